@@ -1,0 +1,173 @@
+"""ModelCard: everything known about one public model, as data.
+
+A card is validated on construction (pydantic), so a malformed YAML card or table row fails with
+one error naming the card and the field. Unknown values are None, never 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from securitynet.errors import CardError
+
+Purpose = Literal["benchmark", "security", "other", "self-trained"]
+OutputKind = Literal["logits", "probabilities", "log_probabilities"]
+WeightFormat = Literal["state_dict", "checkpoint", "safetensors", "zip", "tar"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class InputSpec(_Strict):
+    """How uint8 images in the dataset's natural layout become the model's input tensor.
+
+    Natural layouts: (N, H, W) grey, (N, H, W, C) colour, (N, D, H, W) grey volumes.
+    The model receives (N, C, H, W) or (N, C, D, H, W) float32: x * scale, then (x - mean) / std.
+    """
+
+    channels: int = Field(ge=1)
+    size: tuple[int, ...] = Field(description="(H, W) for images, (D, H, W) for volumes")
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    @field_validator("size")
+    @classmethod
+    def _size_rank(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(value) not in (2, 3) or any(v <= 0 for v in value):
+            raise ValueError(f"size must be (H, W) or (D, H, W) with positive entries, got {value}")
+        return value
+
+    @property
+    def is_volume(self) -> bool:
+        return len(self.size) == 3
+
+
+class WeightsSpec(_Strict):
+    """Where a model's weights live and how to read them."""
+
+    urls: list[str] = Field(default_factory=list)
+    filename: str | None = None
+    sha256: str | None = None
+    source_hash: str | None = Field(default=None, description="the source's own hash (e.g. pytorchcv sha1)")
+    source_hash_algo: str | None = None
+    size_bytes: int | None = None
+    format: WeightFormat = "state_dict"
+    archive_member: str | None = Field(default=None, description="file inside a zip/tar archive")
+    inner_key: str | None = Field(default=None, description="key of the state dict inside a checkpoint dict")
+    key_prefix: str | None = Field(default=None, description="prefix stripped from every state-dict key")
+    strict: bool = True
+
+
+class PaperInfo(_Strict):
+    title: str | None = None
+    url: str | None = None
+    venue: str | None = None
+    venue_type: str | None = None
+    year: int | None = None
+    country: str | None = None
+    num_authors: int | None = None
+
+
+class PublishedAnnotation(_Strict):
+    """Values the model's publisher (or the SecurityNet table) reports; None when never measured."""
+
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
+    overfit_gap: float | None = None
+    source: str | None = Field(default=None, description="where these values come from")
+
+
+class BackdoorInfo(_Strict):
+    """Ground truth of a backdoored model, when known."""
+
+    attack: str = Field(description="badnets, blended, wanet, unknown, ...")
+    target_label: int | None = None
+    trigger: dict[str, Any] = Field(default_factory=dict, description="trigger parameters (kind-specific)")
+    poison_rate: float | None = None
+    attack_success_rate: float | None = None
+
+
+class ModelCard(_Strict):
+    id: str = Field(min_length=3, pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-+/]+$")
+    name: str
+    source: str = Field(description="source kind: pytorchcv, medmnist, file, published, self-trained, ...")
+    architecture: str | None = Field(
+        default=None, description="registry id, 'pytorchcv:<name>', or an importable 'module:callable'"
+    )
+    arch_kwargs: dict[str, Any] = Field(default_factory=dict)
+    model_type: str | None = Field(default=None, description="the published 'Model Type' (resnet, vgg, ...)")
+    family: str | None = None
+    dataset: str
+    data_category: str | None = None
+    num_classes: int | None = Field(default=None, ge=1)
+    train_size: int | None = Field(default=None, ge=1)
+    training_split: str | None = Field(default="train", description="the split the model was trained on")
+    input: InputSpec | None = None
+    output_kind: OutputKind = "logits"
+    weights: WeightsSpec = Field(default_factory=WeightsSpec)
+    license: str | None = None
+    paper: PaperInfo = Field(default_factory=PaperInfo)
+    purpose: Purpose | None = None
+    published: PublishedAnnotation = Field(default_factory=PublishedAnnotation)
+    backdoor: BackdoorInfo | None = None
+    missing_reasons: dict[str, str] = Field(default_factory=dict, description="field -> why it is missing")
+    tags: list[str] = Field(default_factory=list)
+    notes: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, origin: str | None = None) -> ModelCard:
+        """Validate a mapping into a card; errors name the card and every bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            who = data.get("id") if isinstance(data, dict) else None
+            where = f" in {origin}" if origin else ""
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<card>'}: {err['msg']}" for err in exc.errors()
+            )
+            raise CardError(f"model card {who or '<without id>'}{where} is malformed: {problems}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> list[ModelCard]:
+        """Read one card or a list of cards from a YAML file."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise CardError(f"card file {path} cannot be read: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        if not items or not all(isinstance(item, dict) for item in items):
+            raise CardError(f"card file {path} must hold a mapping or a list of mappings")
+        return [cls.from_dict(item, origin=str(path)) for item in items]
+
+    # --- serialisation ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def fingerprint(self) -> str:
+        """A short hash of the card's content, to notice when a stored card changed."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @property
+    def weight_hash(self) -> str | None:
+        """The best identity of the weights: sha256 when known, else the source's own hash."""
+        if self.weights.sha256:
+            return f"sha256:{self.weights.sha256}"
+        if self.weights.source_hash:
+            return f"{self.weights.source_hash_algo or 'hash'}:{self.weights.source_hash}"
+        return None

@@ -1,0 +1,38 @@
+"""The `securitynet` command. Each command group lives in its own module with a `register(app)`."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from securitynet.cli.common import state
+
+app = typer.Typer(
+    name="securitynet",
+    help="Measure how vulnerable public machine-learning models are.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# Modules that add commands; each has register(app). Append new ones here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "securitynet.cli.catalog",
+)
+
+
+@app.callback()
+def _root(
+    db: str = typer.Option(
+        None, "--db", envvar="SECURITYNET_DB", help="SQLAlchemy URL or SQLite path of the store."
+    ),
+) -> None:
+    state.db_url = db
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    app()

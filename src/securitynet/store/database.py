@@ -1,0 +1,389 @@
+"""Store: the one place that reads and writes the SQL database.
+
+SQLite by default, any SQLAlchemy URL otherwise. Each job's results are written in one transaction,
+so a killed run never leaves half a job behind; a rerun of a finished key is skipped by the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from securitynet import config
+from securitynet.catalog.card import ModelCard
+from securitynet.errors import UnknownModelError
+from securitynet.store import schema
+from securitynet.store.migrations import migrate
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """Stable hash of attack parameters (key order and int/float spelling do not matter)."""
+    blob = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def job_key(
+    model_id: str, weight_hash: str | None, attack: str, attack_version: str, p_hash: str, seed: int | None
+) -> str:
+    """The identity of a job: rerunning the same key is a no-op unless forced."""
+    blob = "\x1f".join([model_id, weight_hash or "-", attack, attack_version, p_hash, str(seed)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@dataclass
+class JobRecord:
+    """What the engine tells the store about one finished (or failed) job."""
+
+    model_id: str
+    weight_hash: str | None
+    attack: str
+    attack_version: str
+    params: dict[str, Any]
+    seed: int | None
+    status: str = "done"  # done | failed
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    missing_reasons: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    data: dict[str, Any] | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)  # name -> {"path": ..., ...} or plain data
+    origin: str = "measured"
+    run_id: str | None = None
+    software_version: str | None = None
+    device: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def params_hash(self) -> str:
+        return params_hash(self.params)
+
+    @property
+    def key(self) -> str:
+        return job_key(
+            self.model_id, self.weight_hash, self.attack, self.attack_version, self.params_hash, self.seed
+        )
+
+
+def _clean_value(value: Any) -> float | None:
+    """NaN and None are both 'not measured' in the database."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _model_row(card: ModelCard) -> dict[str, Any]:
+    paper, pub = card.paper, card.published
+    return {
+        "id": card.id,
+        "name": card.name,
+        "source": card.source,
+        "architecture": card.architecture,
+        "model_type": card.model_type,
+        "family": card.family,
+        "dataset": card.dataset,
+        "data_category": card.data_category,
+        "num_classes": card.num_classes,
+        "train_size": card.train_size,
+        "purpose": card.purpose,
+        "venue": paper.venue,
+        "venue_type": paper.venue_type,
+        "year": paper.year,
+        "country": paper.country,
+        "num_authors": paper.num_authors,
+        "paper_title": paper.title,
+        "paper_url": paper.url,
+        "weights_url": card.weights.urls[0] if card.weights.urls else None,
+        "weight_hash": card.weight_hash,
+        "license": card.license,
+        "published_train_accuracy": pub.train_accuracy,
+        "published_test_accuracy": pub.test_accuracy,
+        "published_overfit_gap": pub.overfit_gap,
+        "backdoored": None if card.backdoor is None else card.backdoor.attack != "none",
+        "card_json": card.to_dict(),
+        "card_fingerprint": card.fingerprint(),
+        "updated_at": _now(),
+    }
+
+
+class Store:
+    """A handle on one database. Cheap to create; safe to share within a process."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+        self.url = config.database_url(url)
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.url.startswith("sqlite"):
+            # A cluster driver and a CLI may open the same file; wait instead of failing at once.
+            kwargs["connect_args"] = {"timeout": 60}
+        self.engine = sa.create_engine(self.url, **kwargs)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate(self.engine)
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def upsert_cards(self, cards: Iterable[ModelCard]) -> int:
+        """Insert or replace cards by id, all in one transaction. Returns how many were written."""
+        rows = [_model_row(card) for card in cards]
+        if not rows:
+            return 0
+        ids = [row["id"] for row in rows]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate card ids in one batch: {dupes[:5]}")
+        with self.engine.begin() as conn:
+            for chunk_start in range(0, len(ids), 500):
+                chunk = ids[chunk_start : chunk_start + 500]
+                conn.execute(sa.delete(schema.models).where(schema.models.c.id.in_(chunk)))
+            conn.execute(sa.insert(schema.models), rows)
+        return len(rows)
+
+    def upsert_card(self, card: ModelCard) -> None:
+        self.upsert_cards([card])
+
+    def get_card(self, model_id: str) -> ModelCard:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(schema.models.c.card_json).where(schema.models.c.id == model_id)
+            ).first()
+        if row is None:
+            raise UnknownModelError(f"no model with id {model_id!r} in the catalog at {self.url}")
+        return ModelCard.from_dict(_as_dict(row[0]), origin=f"database {self.url}")
+
+    def query_cards(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        dataset: str | None = None,
+        architecture: str | None = None,
+        family: str | None = None,
+        purpose: str | None = None,
+        venue: str | None = None,
+        year: int | None = None,
+        source: str | None = None,
+        id_like: str | None = None,
+    ) -> list[ModelCard]:
+        """Cards matching every given filter (case-insensitive for text), ordered by id."""
+        m = schema.models.c
+        stmt = sa.select(m.card_json).order_by(m.id)
+        text_filters = {
+            m.dataset: dataset,
+            m.family: family,
+            m.purpose: purpose,
+            m.venue: venue,
+            m.source: source,
+        }
+        for column, value in text_filters.items():
+            if value is not None:
+                stmt = stmt.where(sa.func.lower(column) == value.lower())
+        if architecture is not None:
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(m.architecture) == architecture.lower(),
+                    sa.func.lower(m.model_type) == architecture.lower(),
+                    sa.func.lower(m.family) == architecture.lower(),
+                )
+            )
+        if year is not None:
+            stmt = stmt.where(m.year == year)
+        if ids is not None:
+            stmt = stmt.where(m.id.in_(list(ids)))
+        if id_like is not None:
+            stmt = stmt.where(m.id.like(id_like.replace("*", "%")))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [ModelCard.from_dict(_as_dict(row[0])) for row in rows]
+
+    def model_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(schema.models.c.id).order_by(schema.models.c.id))]
+
+    def delete_models(self, ids: Iterable[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(schema.models).where(schema.models.c.id.in_(list(ids))))
+
+    # --- datasets and papers --------------------------------------------------------------------
+
+    def upsert_dataset(self, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(schema.datasets).where(schema.datasets.c.name == row["name"]))
+            conn.execute(sa.insert(schema.datasets), [row])
+
+    def upsert_papers(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert papers, replacing any with the same (title, source)."""
+        if not rows:
+            return 0
+        p = schema.papers.c
+        with self.engine.begin() as conn:
+            for row in rows:
+                conn.execute(
+                    sa.delete(schema.papers).where(p.title == row["title"], p.source == row["source"])
+                )
+            conn.execute(sa.insert(schema.papers), list(rows))
+        return len(rows)
+
+    # --- runs, jobs, results --------------------------------------------------------------------
+
+    def start_run(self, run_id: str, *, command: str | None, executor: str | None, host: str | None,
+                  software_version: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(schema.runs).values(
+                    id=run_id, command=command, executor=executor, status="running", host=host,
+                    software_version=software_version, started_at=_now(),
+                )
+            )
+
+    def finish_run(self, run_id: str, status: str = "finished") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(schema.runs)
+                .where(schema.runs.c.id == run_id)
+                .values(status=status, finished_at=_now())
+            )
+
+    def finished_keys(self, keys: Iterable[str] | None = None) -> set[str]:
+        """Keys of jobs that completed successfully (failed jobs are retried by a rerun)."""
+        j = schema.jobs.c
+        stmt = sa.select(j.job_key).where(j.status == "done")
+        with self.engine.connect() as conn:
+            if keys is None:
+                return {r[0] for r in conn.execute(stmt)}
+            wanted = list(keys)
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found |= {r[0] for r in conn.execute(stmt.where(j.job_key.in_(chunk)))}
+            return found
+
+    def record_job(self, job: JobRecord) -> int:
+        """Write a job with all its results and artifacts in one transaction; replaces the same key."""
+        j = schema.jobs.c
+        key = job.key
+        duration = None
+        if job.started_at and job.finished_at:
+            duration = (job.finished_at - job.started_at).total_seconds()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(schema.jobs).where(j.job_key == key))
+            job_id = conn.execute(
+                sa.insert(schema.jobs).values(
+                    job_key=key, model_id=job.model_id, weight_hash=job.weight_hash, attack=job.attack,
+                    attack_version=job.attack_version, params_hash=job.params_hash,
+                    params_json=_jsonable(job.params), seed=job.seed, origin=job.origin, status=job.status,
+                    error=job.error, data_json=_jsonable(job.data), run_id=job.run_id,
+                    software_version=job.software_version, device=job.device,
+                    started_at=job.started_at, finished_at=job.finished_at, duration_s=duration,
+                )
+            ).inserted_primary_key[0]
+            metric_names = sorted(set(job.metrics) | set(job.missing_reasons))
+            result_rows = []
+            for name in metric_names:
+                value = _clean_value(job.metrics.get(name))
+                reason = job.missing_reasons.get(name)
+                if value is None and reason is None:
+                    reason = "not measured"
+                result_rows.append(
+                    {"job_id": job_id, "model_id": job.model_id, "attack": job.attack, "metric": name,
+                     "value": value, "missing_reason": reason if value is None else None,
+                     "origin": job.origin}
+                )
+            if result_rows:
+                conn.execute(sa.insert(schema.results), result_rows)
+            artifact_rows = []
+            for name, data in job.artifacts.items():
+                path = data.get("path") if isinstance(data, dict) else None
+                artifact_rows.append(
+                    {"job_id": job_id, "name": name, "path": None if path is None else str(path),
+                     "data_json": _jsonable(data)}
+                )
+            if artifact_rows:
+                conn.execute(sa.insert(schema.artifacts), artifact_rows)
+        return int(job_id)
+
+    def results_frame(
+        self,
+        *,
+        model_ids: Sequence[str] | None = None,
+        attack_like: str | None = None,
+        origin: str | None = None,
+        include_failed: bool = False,
+    ) -> pd.DataFrame:
+        """Long-form results joined with their job provenance and the model's catalog columns."""
+        r, j, m = schema.results.c, schema.jobs.c, schema.models.c
+        stmt = (
+            sa.select(
+                r.model_id, r.attack, r.metric, r.value, r.missing_reason, r.origin,
+                j.attack_version, j.params_hash, j.params_json, j.seed, j.weight_hash, j.run_id,
+                j.software_version, j.device, j.started_at, j.finished_at, j.data_json, j.status,
+                m.dataset, m.family, m.architecture, m.purpose, m.num_classes, m.train_size, m.year,
+                m.venue, m.venue_type,
+            )
+            .select_from(schema.results.join(schema.jobs, r.job_id == j.id).outerjoin(
+                schema.models, r.model_id == m.id))
+            .order_by(r.model_id, r.attack, r.metric)
+        )
+        if not include_failed:
+            stmt = stmt.where(j.status == "done")
+        if model_ids is not None:
+            stmt = stmt.where(r.model_id.in_(list(model_ids)))
+        if attack_like is not None:
+            stmt = stmt.where(r.attack.like(attack_like.replace("*", "%")))
+        if origin is not None:
+            stmt = stmt.where(r.origin == origin)
+        with self.engine.connect() as conn:
+            return pd.read_sql(stmt, conn)
+
+    def jobs_frame(self, *, status: str | None = None) -> pd.DataFrame:
+        stmt = sa.select(schema.jobs).order_by(schema.jobs.c.id)
+        if status is not None:
+            stmt = stmt.where(schema.jobs.c.status == status)
+        with self.engine.connect() as conn:
+            return pd.read_sql(stmt, conn)
+
+    def artifacts_for(self, model_id: str, attack: str) -> list[dict[str, Any]]:
+        a, j = schema.artifacts.c, schema.jobs.c
+        stmt = (
+            sa.select(a.name, a.path, a.data_json, j.seed, j.params_json)
+            .select_from(schema.artifacts.join(schema.jobs, a.job_id == j.id))
+            .where(j.model_id == model_id, j.attack == attack, j.status == "done")
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON columns take plain data only; numpy scalars and paths become Python values."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)

@@ -1,0 +1,128 @@
+"""TargetModel: a catalogued model behind one black-box call and one white-box handle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.errors import ShapeError
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """uint8 images in the dataset's natural layout -> float tensor in the model's layout, normalised.
+
+    Natural layouts: (N, H, W) grey, (N, H, W, C) colour, (N, D, H, W) grey volume. Images of another
+    spatial size are resized (bilinear / trilinear), grey is repeated to three channels and colour is
+    averaged to grey when the spec asks for it, so out-of-distribution query sets fit any target.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    rank = len(spec.size)
+    if rank == 2:
+        if x.ndim == 3:  # (N, H, W)
+            x = x.unsqueeze(1)
+        elif x.ndim == 4:  # (N, H, W, C)
+            x = x.permute(0, 3, 1, 2)
+        else:
+            raise ShapeError(f"expected images of shape (N,H,W) or (N,H,W,C), got {tuple(images.shape)}")
+    else:
+        if x.ndim == 4:  # (N, D, H, W)
+            x = x.unsqueeze(1)
+        elif x.ndim != 5:
+            raise ShapeError(f"expected volumes of shape (N,D,H,W) or (N,C,D,H,W), got {tuple(images.shape)}")
+    x = x.to(torch.float32) * spec.scale
+    have = x.shape[1]
+    if have != spec.channels:
+        if have == 1:
+            x = x.expand(-1, spec.channels, *x.shape[2:])
+        elif spec.channels == 1:
+            x = x.mean(dim=1, keepdim=True)
+        else:
+            raise ShapeError(f"images have {have} channels, the model takes {spec.channels}")
+    if tuple(x.shape[2:]) != tuple(spec.size):
+        mode = "bilinear" if rank == 2 else "trilinear"
+        x = F.interpolate(x, size=tuple(spec.size), mode=mode, align_corners=False)
+    if spec.mean is not None and spec.std is not None:
+        shape = (1, spec.channels) + (1,) * rank
+        mean = torch.tensor(_per_channel(spec.mean, spec.channels), dtype=torch.float32).view(shape)
+        std = torch.tensor(_per_channel(spec.std, spec.channels), dtype=torch.float32).view(shape)
+        x = (x - mean) / std
+    return x.contiguous()
+
+
+def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
+    if len(values) == channels:
+        return list(values)
+    if len(values) == 1:
+        return list(values) * channels
+    raise ShapeError(f"normalisation has {len(values)} values for {channels} channels")
+
+
+def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
+    if output_kind == "logits":
+        return torch.softmax(outputs.float(), dim=1)
+    if output_kind == "log_probabilities":
+        return torch.exp(outputs.float())
+    # Probabilities already; renormalise away rounding so rows sum to one.
+    probs = outputs.float().clamp_min(0)
+    return probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+@dataclass
+class TargetModel:
+    """A model under test. `predict_proba` is the black box; `module` the white box."""
+
+    card: ModelCard
+    module: torch.nn.Module
+    weight_hash: str | None = None
+    device: torch.device = field(default_factory=default_device)
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        self.module.eval().to(self.device)
+        if self.card.input is None:
+            raise ShapeError(f"model card {self.card.id} has no input spec, so images cannot be fed to it")
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.card.num_classes
+
+    def preprocess(self, images: np.ndarray) -> torch.Tensor:
+        return images_to_tensor(images, self.card.input)  # type: ignore[arg-type]
+
+    def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable: preprocessed input tensor -> posteriors (for white-box attacks)."""
+        return outputs_to_proba(self.module(x), self.card.output_kind)
+
+    @torch.inference_mode()
+    def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Posteriors (N, C) for uint8 images in the dataset's natural layout."""
+        batch_size = batch_size or self.batch_size
+        chunks = []
+        for start in range(0, len(images), batch_size):
+            x = self.preprocess(images[start : start + batch_size]).to(self.device, non_blocking=True)
+            chunks.append(outputs_to_proba(self.module(x), self.card.output_kind).cpu())
+        if not chunks:
+            return np.zeros((0, self.card.num_classes or 0), dtype=np.float32)
+        probs = torch.cat(chunks).numpy()
+        if probs.ndim != 2 or (self.card.num_classes and probs.shape[1] != self.card.num_classes):
+            raise ShapeError(
+                f"model {self.card.id} returned outputs of shape {probs.shape}, "
+                f"its card promises {self.card.num_classes} classes"
+            )
+        return probs
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Top-1 labels: the label-only black box."""
+        return self.predict_proba(images, batch_size).argmax(axis=1)

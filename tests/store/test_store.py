@@ -1,0 +1,90 @@
+"""The store: cards round-trip, filters, one-transaction jobs, missing values stay missing, migrations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sqlalchemy as sa
+
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
+from securitynet.errors import CardError, UnknownModelError
+from securitynet.store import JobRecord, Store, schema
+
+
+def _card(i: int, dataset: str = "mnist", year: int | None = 2020) -> ModelCard:
+    return ModelCard(
+        id=f"test/model_{i}",
+        name=f"model_{i}",
+        source="test",
+        architecture="lenet",
+        dataset=dataset,
+        num_classes=10,
+        input=InputSpec(channels=1, size=(28, 28)),
+        paper=PaperInfo(venue="NeurIPS", year=year),
+        purpose="benchmark",
+    )
+
+
+def test_cards_round_trip_and_filter(store: Store) -> None:
+    store.upsert_cards([_card(1), _card(2, "cifar10"), _card(3, year=2021)])
+    assert store.get_card("test/model_2").dataset == "cifar10"
+    assert [c.id for c in store.query_cards(dataset="MNIST")] == ["test/model_1", "test/model_3"]
+    assert [c.id for c in store.query_cards(year=2021)] == ["test/model_3"]
+    with pytest.raises(UnknownModelError, match="no model with id 'nope/x'"):
+        store.get_card("nope/x")
+
+
+def test_upsert_replaces_by_id(store: Store) -> None:
+    store.upsert_card(_card(1))
+    changed = _card(1, dataset="svhn")
+    store.upsert_card(changed)
+    assert store.model_ids() == ["test/model_1"]
+    assert store.get_card("test/model_1").dataset == "svhn"
+
+
+def test_job_written_once_with_missing_values_as_null(store: Store) -> None:
+    job = JobRecord(
+        model_id="test/model_1", weight_hash="sha256:abc", attack="mia.test", attack_version="1",
+        params={"n": 10}, seed=0, metrics={"auc": 0.7, "tpr": float("nan")},
+        missing_reasons={"other": "not applicable"},
+    )
+    store.record_job(job)
+    store.record_job(job)  # same key: replaced, not duplicated
+    frame = store.results_frame()
+    assert len(frame) == 3
+    values = dict(zip(frame.metric, frame.value, strict=True))
+    assert values["auc"] == pytest.approx(0.7)
+    assert values["tpr"] is None or math.isnan(values["tpr"])
+    assert frame.set_index("metric").loc["other", "missing_reason"] == "not applicable"
+    assert store.finished_keys() == {job.key}
+
+
+def test_failed_job_is_not_finished(store: Store) -> None:
+    job = JobRecord(model_id="m/x", weight_hash=None, attack="a", attack_version="1", params={},
+                    seed=1, status="failed", error="boom")
+    store.record_job(job)
+    assert store.finished_keys() == set()
+    assert store.jobs_frame(status="failed").error.tolist() == ["boom"]
+
+
+def test_params_hash_ignores_key_order() -> None:
+    a = JobRecord(model_id="m/x", weight_hash=None, attack="a", attack_version="1", params={"x": 1, "y": 2}, seed=0)
+    b = JobRecord(model_id="m/x", weight_hash=None, attack="a", attack_version="1", params={"y": 2, "x": 1}, seed=0)
+    assert a.key == b.key
+
+
+def test_schema_version_recorded_and_newer_refused(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'v.sqlite'}"
+    store = Store(url)
+    with store.engine.begin() as conn:
+        assert conn.execute(sa.select(sa.func.max(schema.schema_info.c.version))).scalar() == schema.SCHEMA_VERSION
+        conn.execute(sa.insert(schema.schema_info).values(version=schema.SCHEMA_VERSION + 1,
+                                                          migrated_at=sa.func.now()))
+    with pytest.raises(RuntimeError, match="newer than this release"):
+        Store(url)
+
+
+def test_malformed_card_names_card_and_field() -> None:
+    with pytest.raises(CardError, match=r"model card x/y is malformed: num_classes"):
+        ModelCard.from_dict({"id": "x/y", "name": "y", "source": "t", "dataset": "d", "num_classes": 0})
