@@ -4,6 +4,7 @@ SECURITYNET_HOME      folder for the default database and artifacts (default: th
 SECURITYNET_DB        SQLAlchemy URL of the store (default: SQLite file under SECURITYNET_HOME)
 SECURITYNET_CACHE     weight and posterior cache folder (default: the user cache dir)
 SECURITYNET_MIRROR    folders (os.pathsep separated) holding weight files by name: used before any download
+SECURITYNET_OFFLINE   1/true/yes: never download weights; use mirrors and the cache only
 SECURITYNET_DATA      folders (os.pathsep separated) holding datasets
 SECURITYNET_SHARED_DATA  the offline data folder (default: a `shared/data` beside the project, if any)
 """
@@ -53,6 +54,11 @@ def database_url(explicit: str | None = None) -> str:
 
 def mirror_dirs() -> list[Path]:
     return _paths_from_env("SECURITYNET_MIRROR")
+
+
+def offline() -> bool:
+    """True when SECURITYNET_OFFLINE asks never to download (clusters without internet access)."""
+    return os.environ.get("SECURITYNET_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def data_roots() -> list[Path]:

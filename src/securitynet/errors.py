@@ -35,3 +35,11 @@ class ShapeError(SecurityNetError):
 
 class TableFormatError(SecurityNetError):
     """A published table cannot be parsed."""
+
+
+class TrainingError(SecurityNetError):
+    """A training recipe or training data is invalid, or training diverged."""
+
+
+class QueryError(SecurityNetError):
+    """A model query (id, glob or key=value filters) is malformed."""

@@ -58,6 +58,10 @@ class WeightsSpec(_Strict):
     sha256: str | None = None
     source_hash: str | None = Field(default=None, description="the source's own hash (e.g. pytorchcv sha1)")
     source_hash_algo: str | None = None
+    source_hash_scope: Literal["file", "archive"] = Field(
+        default="file",
+        description="what source_hash covers: the loaded file (for an archive, its member) or the downloaded archive",
+    )
     size_bytes: int | None = None
     format: WeightFormat = "state_dict"
     archive_member: str | None = Field(default=None, description="file inside a zip/tar archive")
