@@ -270,47 +270,34 @@ class Store:
 
     def record_job(self, job: JobRecord) -> int:
         """Write a job with all its results and artifacts in one transaction; replaces the same key."""
-        j = schema.jobs.c
-        key = job.key
-        duration = None
-        if job.started_at and job.finished_at:
-            duration = (job.finished_at - job.started_at).total_seconds()
+        return self.record_jobs([job])[0]
+
+    def record_jobs(self, jobs: Iterable[JobRecord]) -> list[int]:
+        """Write many jobs (each replacing its key) in one transaction: all of them or none.
+
+        For bulk writers such as the published-table import, where a transaction per job is slow.
+        """
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(schema.jobs).where(j.job_key == key))
-            job_id = conn.execute(
-                sa.insert(schema.jobs).values(
-                    job_key=key, model_id=job.model_id, weight_hash=job.weight_hash, attack=job.attack,
-                    attack_version=job.attack_version, params_hash=job.params_hash,
-                    params_json=_jsonable(job.params), seed=job.seed, origin=job.origin, status=job.status,
-                    error=job.error, data_json=_jsonable(job.data), run_id=job.run_id,
-                    software_version=job.software_version, device=job.device,
-                    started_at=job.started_at, finished_at=job.finished_at, duration_s=duration,
-                )
-            ).inserted_primary_key[0]
-            metric_names = sorted(set(job.metrics) | set(job.missing_reasons))
-            result_rows = []
-            for name in metric_names:
-                value = _clean_value(job.metrics.get(name))
-                reason = job.missing_reasons.get(name)
-                if value is None and reason is None:
-                    reason = "not measured"
-                result_rows.append(
-                    {"job_id": job_id, "model_id": job.model_id, "attack": job.attack, "metric": name,
-                     "value": value, "missing_reason": reason if value is None else None,
-                     "origin": job.origin}
-                )
-            if result_rows:
-                conn.execute(sa.insert(schema.results), result_rows)
-            artifact_rows = []
-            for name, data in job.artifacts.items():
-                path = data.get("path") if isinstance(data, dict) else None
-                artifact_rows.append(
-                    {"job_id": job_id, "name": name, "path": None if path is None else str(path),
-                     "data_json": _jsonable(data)}
-                )
-            if artifact_rows:
-                conn.execute(sa.insert(schema.artifacts), artifact_rows)
-        return int(job_id)
+            return _write_jobs(conn, jobs)
+
+    def delete_jobs(self, *, origin: str | None = None, model_ids: Iterable[str] | None = None) -> int:
+        """Delete jobs (their results and artifacts with them) matching every given filter."""
+        if origin is None and model_ids is None:
+            raise ValueError("delete_jobs needs a filter (origin, model_ids)")
+        j = schema.jobs.c
+        clauses = [] if origin is None else [j.origin == origin]
+        ids = None if model_ids is None else list(model_ids)
+        chunks = [None] if ids is None else [ids[start : start + 500] for start in range(0, len(ids), 500)]
+        deleted = 0
+        with self.engine.begin() as conn:
+            for chunk in chunks:
+                extra = [] if chunk is None else [j.model_id.in_(chunk)]
+                job_ids = sa.select(j.id).where(*clauses, *extra)
+                # Explicit deletes: a database without foreign-key cascades must not keep orphans.
+                conn.execute(sa.delete(schema.results).where(schema.results.c.job_id.in_(job_ids)))
+                conn.execute(sa.delete(schema.artifacts).where(schema.artifacts.c.job_id.in_(job_ids)))
+                deleted += conn.execute(sa.delete(schema.jobs).where(*clauses, *extra)).rowcount or 0
+        return deleted
 
     def results_frame(
         self,
@@ -361,6 +348,67 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def _write_jobs(conn: sa.Connection, jobs: Iterable[JobRecord]) -> list[int]:
+    """Replace the jobs with the same keys by these, with their results and artifacts.
+
+    Batched (one statement per table and chunk) so that thousands of jobs take well under a second;
+    within one batch a later job with the same key wins, as it would written one by one.
+    """
+    j = schema.jobs.c
+    jobs = list(jobs)
+    keys = [job.key for job in jobs]
+    latest = {key: job for key, job in zip(keys, jobs, strict=True)}
+    unique = list(latest)
+    for start in range(0, len(unique), 500):
+        # results and artifacts go with their job (ON DELETE CASCADE)
+        conn.execute(sa.delete(schema.jobs).where(j.job_key.in_(unique[start : start + 500])))
+    if not unique:
+        return []
+    rows = []
+    for key, job in latest.items():
+        duration = None
+        if job.started_at and job.finished_at:
+            duration = (job.finished_at - job.started_at).total_seconds()
+        rows.append(dict(
+            job_key=key, model_id=job.model_id, weight_hash=job.weight_hash, attack=job.attack,
+            attack_version=job.attack_version, params_hash=job.params_hash,
+            params_json=_jsonable(job.params), seed=job.seed, origin=job.origin, status=job.status,
+            error=job.error, data_json=_jsonable(job.data), run_id=job.run_id,
+            software_version=job.software_version, device=job.device,
+            started_at=job.started_at, finished_at=job.finished_at, duration_s=duration,
+        ))
+    conn.execute(sa.insert(schema.jobs), rows)
+    ids: dict[str, int] = {}
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        ids.update({k: int(i) for k, i in conn.execute(sa.select(j.job_key, j.id).where(j.job_key.in_(chunk)))})
+    result_rows = []
+    artifact_rows = []
+    for key, job in latest.items():
+        job_id = ids[key]
+        for name in sorted(set(job.metrics) | set(job.missing_reasons)):
+            value = _clean_value(job.metrics.get(name))
+            reason = job.missing_reasons.get(name)
+            if value is None and reason is None:
+                reason = "not measured"
+            result_rows.append(
+                {"job_id": job_id, "model_id": job.model_id, "attack": job.attack, "metric": name,
+                 "value": value, "missing_reason": reason if value is None else None,
+                 "origin": job.origin}
+            )
+        for name, data in job.artifacts.items():
+            path = data.get("path") if isinstance(data, dict) else None
+            artifact_rows.append(
+                {"job_id": job_id, "name": name, "path": None if path is None else str(path),
+                 "data_json": _jsonable(data)}
+            )
+    if result_rows:
+        conn.execute(sa.insert(schema.results), result_rows)
+    if artifact_rows:
+        conn.execute(sa.insert(schema.artifacts), artifact_rows)
+    return [ids[key] for key in keys]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,290 @@
+"""The layout of the published SecurityNet database (TrustAIRLab/SecurityNet `Database/README.MD`).
+
+Three pipe tables under the headings `Benchmark Models`, `Security Research Models` and `New Models`.
+This module turns them into typed rows, exactly as published (a `nan` stays NaN, a 0 stays 0:
+deciding what was never measured is the importer's job), and writes rows back in the same layout.
+Any deviation from the layout raises TableFormatError naming the table, line and column.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from securitynet.catalog.sources.markdown_table import (
+    Alignment,
+    Link,
+    MarkdownTable,
+    parse_link,
+    parse_tables,
+    render_table,
+)
+from securitynet.errors import TableFormatError
+
+TableName = Literal["benchmark", "security", "new_models"]
+
+SECTION_TITLES: dict[TableName, str] = {
+    "benchmark": "Benchmark Models",
+    "security": "Security Research Models",
+    "new_models": "New Models",
+}
+
+# Numbers that describe the model (published annotation) and the published attack results.
+ANNOTATION_COLUMNS: tuple[str, ...] = ("Train Accuracy", "Test Accuracy", "Overfit Gap")
+ATTACK_COLUMNS_SECURITY: tuple[str, ...] = (
+    "Model Stealing Accuracy", "Model Stealing Agreement", "Correct Auc", "M_entropy AUC",
+)
+ATTACK_COLUMNS_BENCHMARK: tuple[str, ...] = (
+    *ATTACK_COLUMNS_SECURITY, "Wrn Accuracy", "Wrn Agree", "ImgNet Accuracy", "ImgNet Agree",
+)
+INTEGER_COLUMNS: tuple[str, ...] = ("Num Class", "Training Size", "Year", "Num Authors")
+
+_HEAD = ("Model Name", "Model Type", "Data Name", "Data Category", "Num Class", "Training Size")
+_TAIL = ("Conference", "Conference Type", "Year", "Country", "Num Authors", "Purpose", "Paper Link", "Weights")
+
+# Column order exactly as published; a report that reproduces the layout writes these.
+COLUMNS: dict[TableName, tuple[str, ...]] = {
+    "benchmark": (*_HEAD, *ANNOTATION_COLUMNS, *ATTACK_COLUMNS_BENCHMARK, *_TAIL),
+    "security": (*_HEAD, *ANNOTATION_COLUMNS, *ATTACK_COLUMNS_SECURITY, *_TAIL),
+    "new_models": ("Title", "Conference", "Conference Type", "Year", "Paper Link", "Weights", "Note"),
+}
+FLOAT_COLUMNS: tuple[str, ...] = (*ANNOTATION_COLUMNS, *ATTACK_COLUMNS_BENCHMARK)
+LINK_COLUMNS: tuple[str, ...] = ("Paper Link", "Weights")
+# Columns a row cannot do without: they make the model's identity.
+REQUIRED_TEXT: tuple[str, ...] = ("Model Name", "Data Name")
+
+_INTEGER = re.compile(r"^[+-]?\d+(\.0*)?$")
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One row of the Benchmark or Security table, values as published."""
+
+    table: TableName
+    line: int
+    index: int  # 1-based position in its table
+    name: str
+    model_type: str | None
+    data_name: str
+    data_category: str | None
+    num_classes: int | None
+    train_size: int | None
+    numbers: Mapping[str, float | None]  # FLOAT_COLUMNS present in the table; NaN as published; None blank
+    conference: str | None
+    conference_type: str | None
+    year: int | None
+    country: str | None
+    num_authors: int | None
+    purpose: str | None
+    paper: Link | None
+    weights: Link | None
+
+
+@dataclass(frozen=True)
+class NewModelRow:
+    """One row of the New Models table: a paper with a code/weights link, no measurements."""
+
+    line: int
+    title: str
+    conference: str | None
+    conference_type: str | None
+    year: int | None
+    paper: Link | None
+    weights: Link | None
+    note: str | None
+
+
+@dataclass
+class PublishedDatabase:
+    source: str
+    benchmark: list[ModelRow] = field(default_factory=list)
+    security: list[ModelRow] = field(default_factory=list)
+    new_models: list[NewModelRow] = field(default_factory=list)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_securitynet_database(path: str | Path) -> PublishedDatabase:
+    """Parse the three tables of a SecurityNet database README; all or nothing."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableFormatError(f"SecurityNet database {path} cannot be read: {exc}") from None
+    return parse_securitynet_database(text, source=str(path))
+
+
+def parse_securitynet_database(text: str, *, source: str = "<text>") -> PublishedDatabase:
+    tables = parse_tables(text, source=source)
+    database = PublishedDatabase(source=source)
+    for table_name in ("benchmark", "security"):
+        table = _find_table(tables, table_name, source)
+        _check_columns(table, table_name, source)
+        rows = [_model_row(table, table_name, i, row.line, row.cells, source) for i, row in enumerate(table.rows, 1)]
+        setattr(database, table_name, rows)
+    table = _find_table(tables, "new_models", source)
+    _check_columns(table, "new_models", source)
+    database.new_models = [_new_model_row(table, row.line, row.cells, source) for row in table.rows]
+    return database
+
+
+def _find_table(tables: Sequence[MarkdownTable], table_name: TableName, source: str) -> MarkdownTable:
+    title = SECTION_TITLES[table_name]
+    found = [t for t in tables if t.section.strip().lower() == title.lower()]
+    if not found:
+        raise TableFormatError(f"{source}: no table under a heading '{title}' (the SecurityNet layout has "
+                               f"{', '.join(repr(t) for t in SECTION_TITLES.values())})")
+    if len(found) > 1:
+        raise TableFormatError(f"{source}: {len(found)} tables under '{title}' (lines "
+                               f"{', '.join(str(t.header_line) for t in found)}); expected one")
+    return found[0]
+
+
+def _check_columns(table: MarkdownTable, table_name: TableName, source: str) -> None:
+    expected = COLUMNS[table_name]
+    missing = [c for c in expected if c not in table.columns]
+    if missing:
+        raise TableFormatError(f"{source}, table '{SECTION_TITLES[table_name]}', line {table.header_line}: "
+                               f"header lacks column(s) {missing}")
+    extra = [c for c in table.columns if c not in expected]
+    if extra:
+        raise TableFormatError(f"{source}, table '{SECTION_TITLES[table_name]}', line {table.header_line}: "
+                               f"unexpected column(s) {extra}; this importer knows the layout {list(expected)}")
+
+
+class _Cells:
+    """Typed access to one row's cells; every failure names table, line and column."""
+
+    def __init__(self, table: MarkdownTable, table_name: TableName, line: int, cells: Sequence[str], source: str):
+        self.values = dict(zip(table.columns, cells, strict=True))
+        self.where = f"{source}, table '{SECTION_TITLES[table_name]}', line {line}"
+
+    def fail(self, column: str, problem: str) -> TableFormatError:
+        return TableFormatError(f"{self.where}, column '{column}': {problem}")
+
+    def text(self, column: str, *, required: bool = False) -> str | None:
+        value = self.values[column].strip()
+        if not value:
+            if required:
+                raise self.fail(column, "is empty")
+            return None
+        return value
+
+    def integer(self, column: str) -> int | None:
+        value = self.values[column].strip()
+        if not value or value.lower() == "nan":
+            return None
+        if not _INTEGER.match(value):
+            raise self.fail(column, f"{value!r} is not a whole number")
+        return int(float(value))
+
+    def number(self, column: str) -> float | None:
+        value = self.values[column].strip()
+        if not value:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.fail(column, f"{value!r} is not a number") from None
+        if math.isinf(number):
+            raise self.fail(column, f"{value!r} is not a finite number")
+        return number
+
+    def link(self, column: str) -> Link | None:
+        try:
+            return parse_link(self.values[column])
+        except ValueError as exc:
+            raise self.fail(column, str(exc)) from None
+
+
+def _model_row(
+    table: MarkdownTable, table_name: TableName, index: int, line: int, raw: Sequence[str], source: str
+) -> ModelRow:
+    cells = _Cells(table, table_name, line, raw, source)
+    return ModelRow(
+        table=table_name,
+        line=line,
+        index=index,
+        name=cells.text("Model Name", required=True) or "",
+        model_type=cells.text("Model Type"),
+        data_name=cells.text("Data Name", required=True) or "",
+        data_category=cells.text("Data Category"),
+        num_classes=cells.integer("Num Class"),
+        train_size=cells.integer("Training Size"),
+        numbers={column: cells.number(column) for column in FLOAT_COLUMNS if column in table.columns},
+        conference=cells.text("Conference"),
+        conference_type=cells.text("Conference Type"),
+        year=cells.integer("Year"),
+        country=cells.text("Country"),
+        num_authors=cells.integer("Num Authors"),
+        purpose=cells.text("Purpose"),
+        paper=cells.link("Paper Link"),
+        weights=cells.link("Weights"),
+    )
+
+
+def _new_model_row(table: MarkdownTable, line: int, raw: Sequence[str], source: str) -> NewModelRow:
+    cells = _Cells(table, "new_models", line, raw, source)
+    return NewModelRow(
+        line=line,
+        title=cells.text("Title", required=True) or "",
+        conference=cells.text("Conference"),
+        conference_type=cells.text("Conference Type"),
+        year=cells.integer("Year"),
+        paper=cells.link("Paper Link"),
+        weights=cells.link("Weights"),
+        note=cells.text("Note"),
+    )
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def format_number(value: float | int | None, *, missing: str = "") -> str:
+    """Numbers as published (shortest round-trip text, no exponent for table values); missing as `missing`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) >= 1):
+        return str(int(value))
+    return f"{value:.6g}" if abs(value) >= 1e-4 or value == 0 else repr(value)
+
+
+def render_securitynet_table(
+    table_name: TableName, records: Sequence[Mapping[str, object]], *, missing: str = ""
+) -> str:
+    """Rows (column name -> value) as a pipe table in the published layout of `table_name`.
+
+    Numbers are right-aligned and text left-aligned as published; links are written `[Link](url)`
+    (`[Paper](url)` for New Models papers); missing values (None, NaN) are written as `missing`
+    (blank by default), never as 0, so the result parses back with `parse_securitynet_database`.
+    """
+    columns = COLUMNS[table_name]
+    numeric = set(FLOAT_COLUMNS) | set(INTEGER_COLUMNS)
+    alignments: list[Alignment] = ["right" if c in numeric else "left" for c in columns]
+    rows = []
+    for record in records:
+        row = []
+        for column in columns:
+            value = record.get(column)
+            if column in numeric:
+                row.append(format_number(value, missing=missing))  # type: ignore[arg-type]
+            elif column in LINK_COLUMNS:
+                row.append(_format_link(value, "Paper" if table_name == "new_models" and column == "Paper Link"
+                                        else "Link"))
+            else:
+                row.append("" if value is None else str(value))
+        rows.append(row)
+    return render_table(columns, alignments, rows)
+
+
+def _format_link(value: object, text: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Link):
+        return f"[{value.text}]({value.target})"
+    return f"[{text}]({value})"

@@ -1,0 +1,268 @@
+"""`securitynet catalog ...`: list, show, export and import model cards."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from securitynet.cli.common import clean_errors, console, err_console, get_store
+
+catalog_app = typer.Typer(help="The catalog of public models: list, show, export, import.", no_args_is_help=True)
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+class ShowFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+# Filter options shared by list and export.
+DatasetOpt = typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10.")
+ArchitectureOpt = typer.Option(None, "--architecture", help="Architecture id, model type or family.")
+FamilyOpt = typer.Option(None, "--family", help="Architecture family, e.g. resnet.")
+PurposeOpt = typer.Option(None, "--purpose", help="benchmark, security, other or self-trained.")
+VenueOpt = typer.Option(None, "--venue", help="Publication venue, e.g. CVPR.")
+YearOpt = typer.Option(None, "--year", help="Publication year.")
+SourceOpt = typer.Option(None, "--source", help="Card source: published, pytorchcv, medmnist, file, ...")
+BuiltinOpt = typer.Option(True, "--builtin/--no-builtin", help="Include built-in cards not in the database.")
+
+
+def _selected(dataset, architecture, family, purpose, venue, year, source, builtin):  # type: ignore[no-untyped-def]
+    from securitynet.catalog.builtin import load_builtin_catalog
+    from securitynet.catalog.listing import CardFilter, select_cards
+
+    card_filter = CardFilter(dataset=dataset, architecture=architecture, family=family, purpose=purpose,
+                             venue=venue, year=year, source=source)
+    store = get_store()
+    builtin_cards = []
+    if builtin:
+        catalog = load_builtin_catalog()
+        builtin_cards = catalog.cards
+        for module in catalog.skipped:
+            err_console.print(f"[yellow]note:[/] built-in source {module} is not installed; its cards are not listed")
+    return store, select_cards(store, card_filter, builtin_cards)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _published_results(store: Any, ids: list[str]):  # type: ignore[no-untyped-def]
+    from securitynet.catalog.sources.published import ORIGIN
+
+    return store.results_frame(model_ids=ids, origin=ORIGIN) if ids else None
+
+
+@catalog_app.command("list")
+@clean_errors
+def list_cards(
+    dataset: str = DatasetOpt,
+    architecture: str = ArchitectureOpt,
+    family: str = FamilyOpt,
+    purpose: str = PurposeOpt,
+    venue: str = VenueOpt,
+    year: int = YearOpt,
+    source: str = SourceOpt,
+    builtin: bool = BuiltinOpt,
+    fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="table, csv, json or markdown."),
+) -> None:
+    """List model cards (database and built-in catalog) matching every filter."""
+    from securitynet.catalog.listing import render_cards
+
+    store, cards = _selected(dataset, architecture, family, purpose, venue, year, source, builtin)
+    if fmt != ListFormat.table:
+        results = _published_results(store, [c.id for c in cards]) if fmt == ListFormat.markdown else None
+        typer.echo(render_cards(cards, fmt.value, results=results), nl=False)
+        return
+    table = Table(title=f"{len(cards)} model card(s)", show_lines=False)
+    for column, justify in (("id", "left"), ("dataset", "left"), ("type / arch", "left"), ("purpose", "left"),
+                            ("classes", "right"), ("train size", "right"), ("test acc (pub.)", "right"),
+                            ("venue", "left"), ("year", "right"), ("source", "left")):
+        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "id")
+    for card in cards:
+        table.add_row(
+            card.id, card.dataset, card.model_type or card.architecture or "–", _fmt(card.purpose),
+            _fmt(card.num_classes), _fmt(card.train_size), _fmt(card.published.test_accuracy),
+            _fmt(card.paper.venue), _fmt(card.paper.year), card.source,
+        )
+    console.print(table)
+
+
+@catalog_app.command("show")
+@clean_errors
+def show_card(
+    card_id: str = typer.Argument(..., metavar="ID", help="Card id, e.g. securitynet/cifar10/resnet20_cifar10."),
+    fmt: ShowFormat = typer.Option(ShowFormat.yaml, "--format", help="yaml or json."),
+) -> None:
+    """Show one card in full, and the results stored for it."""
+    from securitynet.catalog.builtin import load_builtin_catalog
+    from securitynet.errors import UnknownModelError
+
+    store = get_store()
+    try:
+        card = store.get_card(card_id)
+    except UnknownModelError:
+        card = next((c for c in load_builtin_catalog().cards if c.id == card_id), None)
+        if card is None:
+            raise UnknownModelError(f"no model card with id {card_id!r} (neither in the database at {store.url} "
+                                    "nor built in); `securitynet catalog list` shows the ids") from None
+    frame = store.results_frame(model_ids=[card_id])
+    records = sorted((_result_record(row) for row in frame.to_dict("records")),
+                     key=lambda r: (r["origin"], r["attack"], json.dumps(r["params"], sort_keys=True), r["metric"]))
+    if fmt == ShowFormat.json:
+        typer.echo(json.dumps({"card": card.to_dict(), "results": records}, indent=2, sort_keys=True))
+        return
+    typer.echo(yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True), nl=False)
+    if not records:
+        console.print("[dim]no results stored for this model[/]")
+        return
+    table = Table(title=f"results stored for {card_id}")
+    for column in ("attack", "version", "params", "seed", "metric", "value", "missing reason", "origin"):
+        table.add_column(column, overflow="fold", justify="right" if column == "value" else "left",
+                         no_wrap=column in ("attack", "metric", "value"))
+    for rec in records:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(rec["params"].items()))
+        table.add_row(rec["attack"], rec["attack_version"], params, _fmt(rec["seed"]), rec["metric"],
+                      _fmt(rec["value"]), rec["missing_reason"] or "", rec["origin"])
+    console.print(table)
+
+
+def _result_record(row: dict[str, Any]) -> dict[str, Any]:
+    def clean(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return value
+
+    params = row.get("params_json")
+    if isinstance(params, str):
+        params = json.loads(params)
+    seed = clean(row.get("seed"))
+    return {
+        "attack": row["attack"],
+        "attack_version": row["attack_version"],
+        "params": params or {},
+        "params_hash": row["params_hash"],
+        "seed": None if seed is None else int(seed),
+        "metric": row["metric"],
+        "value": clean(row["value"]),
+        "missing_reason": clean(row["missing_reason"]),
+        "origin": row["origin"],
+        "weight_hash": clean(row.get("weight_hash")),
+        "run_id": clean(row.get("run_id")),
+    }
+
+
+@catalog_app.command("export")
+@clean_errors
+def export_cards(
+    fmt: ExportFormat = typer.Option(..., "--format", help="csv, json or markdown (the SecurityNet layout)."),
+    out: Path = typer.Option(..., "--out", help="File to write (replaced atomically)."),
+    dataset: str = DatasetOpt,
+    architecture: str = ArchitectureOpt,
+    family: str = FamilyOpt,
+    purpose: str = PurposeOpt,
+    venue: str = VenueOpt,
+    year: int = YearOpt,
+    source: str = SourceOpt,
+    builtin: bool = BuiltinOpt,
+) -> None:
+    """Write the selected cards to a file."""
+    from securitynet.catalog.listing import render_cards
+
+    store, cards = _selected(dataset, architecture, family, purpose, venue, year, source, builtin)
+    results = _published_results(store, [c.id for c in cards]) if fmt == ExportFormat.markdown else None
+    text = render_cards(cards, fmt.value, results=results)
+    out = out.expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside the target and rename: a failed export never leaves half a file.
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    console.print(f"wrote {len(cards)} card(s) as {fmt.value} to {out}")
+
+
+@catalog_app.command("import-securitynet")
+@clean_errors
+def import_securitynet(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                help="The SecurityNet database README (Database/README.MD)."),
+) -> None:
+    """Import the published SecurityNet database: cards, published results, New Models papers."""
+    from securitynet.catalog.sources.published import import_securitynet_database
+
+    store = get_store()
+    with console.status(f"importing {path}"):
+        report = import_securitynet_database(path, store)
+    summary = Table(title=f"imported {path.name} into {store.url}")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    for what, count in (("benchmark models", report.benchmark), ("security models", report.security),
+                        ("new-model papers", report.papers), ("published jobs", report.jobs),
+                        ("published result values", report.results),
+                        ("duplicate names disambiguated", len(report.renamed)),
+                        ("stale cards removed", report.removed_stale)):
+        summary.add_row(what, str(count))
+    console.print(summary)
+    missing = Table(title=f"values stored as missing ({sum(report.missing_by_reason.values())}), by reason")
+    missing.add_column("count", justify="right")
+    missing.add_column("reason", overflow="fold")
+    for reason, count in report.missing_by_reason.most_common():
+        missing.add_row(str(count), reason)
+    console.print(missing)
+    for name, count in report.unknown_datasets.items():
+        err_console.print(f"[yellow]warning:[/] unknown dataset name {name!r} ({count} rows); kept as "
+                          "a normalised name, add it to DATASET_NAMES")
+    for name, count in report.unknown_purposes.items():
+        err_console.print(f"[yellow]warning:[/] unknown purpose {name!r} ({count} rows); stored as missing")
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+@catalog_app.command("register")
+@clean_errors
+def register_builtin() -> None:
+    """Write every built-in card into the database (insert or replace by id)."""
+    from securitynet.catalog.builtin import load_builtin_catalog
+
+    store = get_store()
+    catalog = load_builtin_catalog()
+    count = store.upsert_cards(catalog.cards)
+    for module, n in catalog.sources.items():
+        console.print(f"{module}: {n} card(s)")
+    for module in catalog.skipped:
+        err_console.print(f"[yellow]note:[/] built-in source {module} is not installed; skipped")
+    console.print(f"registered {count} built-in card(s) in {store.url}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
