@@ -1,0 +1,120 @@
+"""GTSRB, the German Traffic Sign Recognition Benchmark (43 classes), at 32x32 colour.
+
+Two layouts are read:
+- `gtsrb/gtsrb_train_32x32.npz` (`x`, `y`, `track`) and `gtsrb/gtsrb_test_32x32.npz` (`x`, `y`, `filenames`),
+  the offline copy in ../shared/data (official PPMs resized to 32x32);
+- what `torchvision.datasets.GTSRB(root, download=True)` unpacks (`gtsrb/GTSRB/Training/<class>/TTTTT_FFFFF.ppm`,
+  `gtsrb/GTSRB/Final_Test/Images/*.ppm` + `gtsrb/GT-final_test.csv`), decoded once to 32x32 (bilinear, whole
+  image) into the cache.
+
+Training images come in tracks: ~30 frames of one physical sign. Frames of a track are near-duplicates, so
+`groups` = label * 1000 + track identifies a sign and every split made here keeps a group on one side.
+The official test set is a different set of signs, without track ids.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from securitynet.data.formats.image_files import decoded_images, list_images
+from securitynet.data.formats.npz import read_npz_array
+from securitynet.data.locate import FileSetLoader, Located
+from securitynet.data.registry import DatasetInfo, register_dataset
+from securitynet.data.split import ArraySplit
+from securitynet.errors import DatasetError
+
+_TRACKS_PER_LABEL = 1000
+SIZE = 32
+
+
+def sign_groups(labels: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    """One id per (label, track) pair: track numbers restart in every class."""
+    tracks = np.asarray(tracks, dtype=np.int64)
+    if len(tracks) and (tracks.min() < 0 or tracks.max() >= _TRACKS_PER_LABEL):
+        raise DatasetError(f"GTSRB track ids must lie in 0..{_TRACKS_PER_LABEL - 1}")
+    return np.asarray(labels, dtype=np.int64) * _TRACKS_PER_LABEL + tracks
+
+
+def _read_npz(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+    (path,) = located.files
+    x = read_npz_array(path, "x")
+    y = read_npz_array(path, "y").astype(np.int64)
+    if x.dtype != np.uint8 or x.shape[1:] != (SIZE, SIZE, 3) or len(x) != len(y):
+        raise DatasetError(f"{path}: expected x uint8 (N, 32, 32, 3) and N labels, got {x.dtype} {x.shape}, {y.shape}")
+    groups = None
+    if split == "train":
+        try:
+            track = read_npz_array(path, "track")
+        except DatasetError as exc:
+            raise DatasetError(f"{path}: the training file must carry 'track' ids (frames of one sign)") from exc
+        if track.shape != y.shape:
+            raise DatasetError(f"{path}: {track.shape} track ids for {len(y)} images")
+        groups = sign_groups(y, track)
+    return ArraySplit(x, y, info.name, split, np.arange(len(y), dtype=np.int64), groups, located.describe())
+
+
+def _read_torchvision(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+    if split == "train":
+        (training,) = located.files
+        files, labels, tracks = [], [], []
+        for class_dir in sorted(p for p in training.iterdir() if p.is_dir()):
+            for image in list_images(class_dir):
+                files.append(image)
+                labels.append(int(class_dir.name))
+                tracks.append(int(image.name.split("_")[0]))
+        groups = sign_groups(np.asarray(labels), np.asarray(tracks))
+    else:
+        images_dir, table = located.files
+        files, labels = [], []
+        with open(table, newline="") as fh:
+            for row in csv.DictReader(fh, delimiter=";", skipinitialspace=True):
+                files.append(images_dir / row["Filename"])
+                labels.append(int(row["ClassId"]))
+        groups = None
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        raise DatasetError(f"GTSRB {split}: {len(missing)} listed images are missing, e.g. {missing[:3]}")
+    images = decoded_images(f"gtsrb-{split}", files, size=(SIZE, SIZE))
+    return ArraySplit(
+        images, np.asarray(labels, dtype=np.int64), info.name, split, np.arange(len(files), dtype=np.int64), groups,
+        f"{located.describe()} (PPM files resized to 32x32, bilinear)",
+    )
+
+
+class _GtsrbLoader(FileSetLoader):
+    def read(self, info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+        if located.files[0].suffix == ".npz":
+            return _read_npz(info, split, located)
+        return _read_torchvision(info, split, located)
+
+
+GTSRB = register_dataset(
+    DatasetInfo(
+        name="gtsrb",
+        num_classes=43,
+        category="natural",
+        image_shape=(SIZE, SIZE, 3),
+        splits=("train", "test"),
+        member_splits=("train",),
+        nonmember_split="test",
+        split_sizes={"train": 39_209, "test": 12_630},
+        license="CC0-like public data (Stallkamp et al. 2012); see the benchmark site",
+        homepage="https://benchmark.ini.rub.de/gtsrb_news.html",
+        description=(
+            "German traffic signs, 43 classes, 32x32 colour; 39,209 training images in tracks of near-duplicate "
+            "frames (groups = label*1000 + track, never split apart) and the 12,630 official test images."
+        ),
+        loader=_GtsrbLoader(
+            folders=("gtsrb", "GTSRB", ""),
+            files={
+                "train": (("gtsrb_train_32x32.npz",), ("GTSRB/Training",)),
+                "test": (("gtsrb_test_32x32.npz",), ("GTSRB/Final_Test/Images", "GT-final_test.csv")),
+            },
+            reader=_read_npz,
+        ),
+        downloadable=True,
+    )
+)
