@@ -143,7 +143,8 @@ def _card(flag: str, info: dict[str, Any], is_3d: bool, stem: str, depth: int, c
     if member_facts:
         extra["member"] = {k: v for k, v in member_facts.items() if k in ("size_bytes", "crc32")}
     notes = [
-        f"Run {run} of three trainings of the same configuration (MedMNIST/experiments, 100 epochs, Adam).",
+        f"Run {run} of three trainings of the same configuration by MedMNIST/experiments' train_and_eval_pytorch.py "
+        "(no seed is set, so runs differ by initialisation and data order).",
         f"Checkpoint {stem}.pth inside {archive}; state dict under 'net'.",
     ]
     if is_3d:
