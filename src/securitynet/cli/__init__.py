@@ -19,6 +19,8 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.catalog",
     "securitynet.cli.annotate",
+    "securitynet.cli.evaluate",
+    "securitynet.cli.attacks",
 )
 
 

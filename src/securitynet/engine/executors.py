@@ -1,0 +1,252 @@
+"""Executors: where model groups run. In-process (default), a local process pool, or a Ray cluster.
+
+Every executor runs `worker.run_model_group` on each group and yields its events to the driver,
+which alone writes to the store (so SQLite serves a cluster run too). A worker that dies (killed,
+out of memory) does not stop the run: the jobs it did not report come back as failed records.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from securitynet.engine.plan import ModelGroup
+from securitynet.engine.worker import (
+    Event,
+    JobFinished,
+    ModelFinished,
+    ModelStarted,
+    RunSettings,
+    failed_record,
+    run_model_group,
+)
+from securitynet.errors import SecurityNetError
+
+EXECUTORS = ("local", "process", "ray")
+
+
+class Executor:
+    name = "executor"
+
+    def run(self, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
+        raise NotImplementedError
+
+
+class _Outstanding:
+    """Jobs not yet reported, per group: what to mark failed when a worker disappears."""
+
+    def __init__(self, groups: Sequence[ModelGroup]) -> None:
+        self.jobs = {i: {job.key: job for job in g.jobs} for i, g in enumerate(groups)}
+        self.groups = list(groups)
+
+    def reported(self, index: int, event: Event) -> None:
+        if isinstance(event, JobFinished):
+            self.jobs[index].pop(event.record.key, None)
+
+    def fail(self, index: int, settings: RunSettings, error: str) -> Iterator[Event]:
+        for job in list(self.jobs[index].values()):
+            yield JobFinished(failed_record(job, settings, error))
+        self.jobs[index].clear()
+        yield ModelFinished(self.groups[index].card.id)
+
+    def remaining(self) -> list[int]:
+        return [i for i, jobs in self.jobs.items() if jobs]
+
+
+class LocalExecutor(Executor):
+    """Everything in this process, one model after the other (one posterior cache for the run)."""
+
+    name = "local"
+
+    def run(self, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        cache = settings.make_cache()
+        for group in groups:
+            yield from run_model_group(group, settings, cache, worker=f"pid {os.getpid()}")
+
+
+# --- local process pool ---------------------------------------------------------------------------
+
+
+def _process_worker(tasks: Any, events: Any, settings: RunSettings) -> None:
+    """Worker process loop: take groups until the sentinel, report every event on the queue."""
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    cache = settings.make_cache()
+    worker = f"pid {os.getpid()}"
+    while True:
+        task = tasks.get()
+        if task is None:
+            return
+        index, group = task
+        for event in run_model_group(group, settings, cache, worker=worker):
+            events.put((index, worker, event))
+
+
+class ProcessExecutor(Executor):
+    """A pool of spawned worker processes, one model group at a time each."""
+
+    name = "process"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or min(2, os.cpu_count() or 1)
+
+    def run(self, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
+        if not groups:
+            return
+        context = mp.get_context("spawn")  # fork would copy the driver's torch threads and CUDA state
+        count = max(1, min(self.workers, len(groups)))
+        if settings.torch_threads is None:
+            settings = _with_threads(settings, max(1, (os.cpu_count() or 1) // count))
+        tasks, events = context.Queue(), context.Queue()
+        for index, group in enumerate(groups):
+            tasks.put((index, group))
+        for _ in range(count):
+            tasks.put(None)
+        processes = [
+            context.Process(target=_process_worker, args=(tasks, events, settings), daemon=True, name=f"sn-worker-{i}")
+            for i in range(count)
+        ]
+        for process in processes:
+            process.start()
+        outstanding = _Outstanding(groups)
+        working_on: dict[str, int] = {}  # worker -> group index
+        pids = {f"pid {p.pid}": p for p in processes}
+        try:
+            while outstanding.remaining():
+                try:
+                    index, worker, event = events.get(timeout=0.5)
+                except queue.Empty:
+                    yield from self._reap(processes, pids, working_on, outstanding, settings)
+                    continue
+                if isinstance(event, ModelStarted):
+                    working_on[worker] = index
+                elif isinstance(event, ModelFinished):
+                    working_on.pop(worker, None)
+                outstanding.reported(index, event)
+                yield event
+        finally:
+            for process in processes:
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+
+    @staticmethod
+    def _reap(
+        processes: list[Any], pids: dict[str, Any], working_on: dict[str, int],
+        outstanding: _Outstanding, settings: RunSettings,
+    ) -> Iterator[Event]:
+        """Fail the jobs of workers that died; when none is left, fail everything still outstanding."""
+        for worker, process in pids.items():
+            if process.exitcode not in (None, 0) and worker in working_on:
+                index = working_on.pop(worker)
+                error = f"worker process {worker} died (exit code {process.exitcode}) while running this model"
+                yield from outstanding.fail(index, settings, error)
+        if all(p.exitcode is not None for p in processes):
+            for index in outstanding.remaining():
+                yield from outstanding.fail(index, settings, "every worker process exited before this job ran")
+
+
+def _with_threads(settings: RunSettings, threads: int) -> RunSettings:
+    from dataclasses import replace
+
+    return replace(settings, torch_threads=threads)
+
+
+# --- Ray ------------------------------------------------------------------------------------------
+
+# Environment that workers need to find the same data, caches and plug-in attacks as the driver.
+_FORWARDED_ENV_PREFIXES = ("SECURITYNET_",)
+_FORWARDED_ENV = ("PYTHONPATH",)
+
+
+def _ray_group_events(group: ModelGroup, settings: RunSettings) -> Iterator[Event]:
+    """A Ray generator task: streams a group's events back to the driver as jobs finish."""
+    torch.set_num_threads(settings.torch_threads or 1)
+    yield from run_model_group(group, settings, worker=f"ray pid {os.getpid()}")
+
+
+class RayExecutor(Executor):
+    """Model groups as Ray tasks on a local instance or a cluster (``address``); events streamed back."""
+
+    name = "ray"
+    _lock = threading.Lock()
+
+    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+        self.address = address
+        self.workers = workers
+
+    def _init(self, ray: Any) -> bool:
+        """Connect or start Ray; True when this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES) or k in _FORWARDED_ENV}
+        kwargs: dict[str, Any] = {
+            "runtime_env": {"env_vars": env},
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "configure_logging": False,
+        }
+        if self.address:
+            ray.init(address=self.address, **kwargs)
+        else:
+            ray.init(num_cpus=self.workers or min(2, os.cpu_count() or 1), **kwargs)
+        return True
+
+    def run(self, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
+        try:
+            import ray
+        except ImportError:
+            raise SecurityNetError(
+                "the Ray executor needs ray: pip install 'securitynet[ray]'"
+            ) from None
+        if not groups:
+            return
+        with self._lock:
+            started_here = self._init(ray)
+        try:
+            options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+            if settings.device and settings.device.startswith("cuda"):
+                options["num_gpus"] = 1
+            task = ray.remote(_ray_group_events).options(**options)
+            outstanding = _Outstanding(groups)
+            streams = {task.remote(group, settings): index for index, group in enumerate(groups)}
+            while streams:
+                ready, _ = ray.wait(list(streams), num_returns=1)
+                for stream in ready:
+                    index = streams[stream]
+                    try:
+                        event = ray.get(next(stream))
+                    except StopIteration:
+                        del streams[stream]
+                        if outstanding.jobs[index]:
+                            yield from outstanding.fail(index, settings, "the Ray task ended without reporting")
+                        continue
+                    except Exception as exc:  # the task or its worker died
+                        del streams[stream]
+                        error = f"Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        yield from outstanding.fail(index, settings, error)
+                        continue
+                    outstanding.reported(index, event)
+                    yield event
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None) -> Executor:
+    if name == "local":
+        return LocalExecutor()
+    if name == "process":
+        return ProcessExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address=address, workers=workers)
+    raise SecurityNetError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
