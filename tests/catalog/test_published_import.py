@@ -415,3 +415,38 @@ def test_published_layout_round_trips(small_db: Path, store: Store) -> None:
     assert cifar.data_name == "CIFAR-10" and cifar.numbers["Overfit Gap"] == -0.01
     assert cifar.paper is not None and cifar.paper.target == "https://arxiv.org/abs/1512.03385"
     assert sum(1 for r in again.security if r.name == "vgg_plain") == 3
+
+
+def test_benchmark_rows_link_to_the_richer_builtin_card(real_import) -> None:
+    from securitynet.catalog.builtin import load_builtin_catalog
+
+    _, store, report = real_import
+    cards = store.query_cards(source="published")
+    links = {c.id: c.extra["securitynet"]["same_as"] for c in cards}
+    assert all(links[c.id] is None for c in cards if c.purpose == "security")
+    pytorchcv = {c.id: c for c in load_builtin_catalog(("securitynet.catalog.sources.pytorchcv",)).cards}
+    if not pytorchcv:
+        pytest.skip("the pytorchcv source is not installed")
+    linked = [c for c in cards if (links[c.id] or "").startswith("pytorchcv/")]
+    assert len(linked) == report.matched["pytorchcv"] > 0
+    assert len({links[c.id] for c in linked}) == len(linked)  # one published row per pytorchcv model
+    for card in linked:
+        other = pytorchcv[links[card.id]]
+        assert (other.dataset, other.num_classes) == (card.dataset, card.num_classes), card.id
+
+
+@pytest.mark.slow
+def test_medmnist_rows_link_to_the_medmnist_cards(real_import) -> None:
+    from securitynet.catalog.builtin import load_builtin_catalog
+
+    _, store, report = real_import
+    medmnist = {c.id: c for c in load_builtin_catalog(("securitynet.catalog.sources.medmnist",)).cards}
+    if not medmnist:
+        pytest.skip("the medmnist source is not installed")
+    linked = [c for c in store.query_cards(source="published")
+              if (c.extra["securitynet"]["same_as"] or "").startswith("medmnist/")]
+    assert len(linked) == report.matched["medmnist"] == 174
+    for card in linked:
+        other = medmnist[card.extra["securitynet"]["same_as"]]
+        assert (other.dataset, other.num_classes, other.train_size, other.name) == (
+            card.dataset, card.num_classes, card.train_size, card.name), card.id

@@ -59,7 +59,8 @@ class CardFilter:
 def select_cards(store: Any, card_filter: CardFilter, builtin: Sequence[ModelCard] = ()) -> list[ModelCard]:
     """Cards in `store` matching the filter, plus matching built-in cards the store does not hold
     (a stored card wins over a built-in one with the same id), ordered by id."""
-    cards = {card.id: card for card in builtin if card_filter.matches(card)}
+    stored = set(store.model_ids()) if builtin else set()
+    cards = {card.id: card for card in builtin if card.id not in stored and card_filter.matches(card)}
     cards.update({card.id: card for card in store.query_cards(**card_filter.as_query())})
     return [cards[card_id] for card_id in sorted(cards)]
 

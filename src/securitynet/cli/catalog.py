@@ -230,7 +230,8 @@ def import_securitynet(
                         ("new-model papers", report.papers), ("published jobs", report.jobs),
                         ("published result values", report.results),
                         ("duplicate names disambiguated", len(report.renamed)),
-                        ("stale cards removed", report.removed_stale)):
+                        ("stale cards removed", report.removed_stale),
+                        *((f"linked to {source} cards (same_as)", n) for source, n in sorted(report.matched.items()))):
         summary.add_row(what, str(count))
     console.print(summary)
     missing = Table(title=f"values stored as missing ({sum(report.missing_by_reason.values())}), by reason")

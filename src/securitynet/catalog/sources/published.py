@@ -9,7 +9,8 @@ Card ids are `securitynet/<dataset>/<model name>`. A (dataset, name) pair that o
 once (the Security table lists each AdversaryLossLandscape configuration three times) keeps the
 plain id for its first occurrence and gets `-2`, `-3`, ... for later ones, counted in table order
 (Benchmark table first, then Security). Ids are therefore stable as long as the published row order
-is; `card.extra["securitynet"]` records the table, line and occurrence of every card.
+is; `card.extra["securitynet"]` records the table, line and occurrence of every card, and `same_as`,
+the id of the same model's card in a richer built-in source (pytorchcv, medmnist) when there is one.
 
 Import is all or nothing with respect to input errors: the whole file is parsed and every card
 validated before anything is written; re-import replaces what an earlier import wrote.
@@ -121,6 +122,39 @@ def normalise_dataset(published_name: str) -> tuple[str, bool]:
     return re.sub(r"[^a-z0-9]+", "", published_name.lower()) or "unknown", False
 
 
+def _optional_source(module_name: str) -> Any | None:
+    """A sibling source module, or None when it is not installed (yet)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+
+
+def same_model_elsewhere(row: ModelRow, dataset: str) -> str | None:
+    """The id of the card of the same model in a richer built-in source, if there is one.
+
+    imgclsmob rows are pytorchcv models (matched by the pytorchcv source's own rule); MedMNIST rows
+    are the MedMNIST v2 benchmark checkpoints (the published 3D names carry a `.pth` suffix). The
+    published card stays; the link lets analysis set published values beside measured ones.
+    """
+    if dataset in MEDMNIST_DATASETS:
+        medmnist = _optional_source("securitynet.catalog.sources.medmnist")
+        if medmnist is None or dataset not in medmnist.release()["archives"]:
+            return None
+        stem = row.name.removesuffix(".pth")
+        names = {name for name, _, _ in medmnist.model_names(dataset.endswith("3d"))}
+        return f"{medmnist.SOURCE}/{dataset}/{stem}" if stem in names else None
+    pytorchcv = _optional_source("securitynet.catalog.sources.pytorchcv")
+    if pytorchcv is None:
+        return None
+    name = pytorchcv.match_published_name(row.name, row.data_name)
+    return f"{pytorchcv.ID_PREFIX}{name}" if name else None
+
+
 # --- missing-value rules ------------------------------------------------------------------------
 
 
@@ -224,6 +258,7 @@ class ImportReport:
     unknown_datasets: Counter[str] = field(default_factory=Counter)
     unknown_purposes: Counter[str] = field(default_factory=Counter)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (plain id, disambiguated id)
+    matched: Counter[str] = field(default_factory=Counter)  # richer source -> cards linked by `same_as`
     removed_stale: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -302,6 +337,9 @@ def build_card(row: ModelRow, card_id: str, dataset: str, occurrence: int, repor
     reasons["license"] = "not recorded in the SecurityNet table"
     reasons["paper.title"] = "not recorded in the SecurityNet table"
     weights_url = _url(row.weights, "weights link", where, report)
+    same_as = same_model_elsewhere(row, dataset)
+    if same_as:
+        report.matched[same_as.split("/", 1)[0]] += 1
     card = ModelCard.from_dict(
         {
             "id": card_id,
@@ -339,6 +377,7 @@ def build_card(row: ModelRow, card_id: str, dataset: str, occurrence: int, repor
                     "row": row.index,
                     "occurrence": occurrence,
                     "data_name": row.data_name,
+                    "same_as": same_as,
                 }
             },
         },
