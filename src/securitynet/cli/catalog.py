@@ -48,7 +48,9 @@ SourceOpt = typer.Option(None, "--source", help="Card source: published, pytorch
 BuiltinOpt = typer.Option(True, "--builtin/--no-builtin", help="Include built-in cards not in the database.")
 
 
-def _selected(dataset, architecture, family, purpose, venue, year, source, builtin):  # type: ignore[no-untyped-def]
+def _selected(dataset: str | None, architecture: str | None, family: str | None, purpose: str | None,
+              venue: str | None, year: int | None, source: str | None, builtin: bool) -> tuple[Any, list[Any]]:
+    """The store and the cards matching the filters (built-in cards too unless --no-builtin)."""
     from securitynet.catalog.builtin import load_builtin_catalog
     from securitynet.catalog.listing import CardFilter, select_cards
 
@@ -72,7 +74,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _published_results(store: Any, ids: list[str]):  # type: ignore[no-untyped-def]
+def _published_results(store: Any, ids: list[str]) -> Any:
+    """Published result rows of these cards, to fill the attack columns of the Markdown layout."""
     from securitynet.catalog.sources.published import ORIGIN
 
     return store.results_frame(model_ids=ids, origin=ORIGIN) if ids else None

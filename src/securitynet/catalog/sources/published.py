@@ -537,8 +537,12 @@ def iter_cards(path: str | Path) -> Iterator[ModelCard]:
 
 
 def published_records(cards: Sequence[ModelCard], results: Any = None) -> list[dict[str, Any]]:
-    """Cards (and published/measured results, a `Store.results_frame()`) as rows keyed by the
-    published column names, for `render_securitynet_table`. Missing stays None."""
+    """Cards as rows keyed by the published column names, for `render_securitynet_table`.
+
+    `results` (a `Store.results_frame()`) fills the attack columns through PUBLISHED_COLUMNS; pass
+    it filtered to one origin (published or measured): where several rows share a model, attack,
+    params and metric, the first wins. Missing values stay None.
+    """
     lookup: dict[tuple[str, str, str, str], float | None] = {}
     if results is not None and len(results):
         from securitynet.store.database import params_hash
