@@ -33,7 +33,6 @@ ANNOTATION_VERSION = "1"
 ANNOTATION_METRICS = ("train_accuracy", "test_accuracy", "overfit_gap", "num_classes", "train_size")
 # A capped split is a seeded random subset (not the first images: some files are sorted by class).
 SUBSET_SEED = 0
-TEST_SPLIT_CANDIDATES = ("test",)
 
 BatchCallback = Callable[[int], None]
 
@@ -74,54 +73,34 @@ class ResolvedSplits:
         }
 
 
-class SplitCache:
-    """Loaded splits by (dataset, split), so annotating many models reads each file once."""
+def _member(card: ModelCard, info: Any, requested: str | None) -> tuple[Any, str]:
+    """The member pool and why: the card's training split, or the data's best stand-in for it."""
+    from securitynet.data import load_split, resolve_member_split
 
-    def __init__(self) -> None:
-        self._splits: dict[tuple[str, str], Any] = {}
-
-    def get(self, dataset: str, split: str) -> Any:
-        key = (dataset, split)
-        if key not in self._splits:
-            from securitynet.data import load_split
-
-            self._splits[key] = load_split(dataset, split)
-        return self._splits[key]
-
-
-def _split_names(info: Any) -> list[str]:
-    splits = getattr(info, "splits", None) or []
-    return [str(s) for s in (splits.keys() if isinstance(splits, dict) else splits)]
+    if requested:
+        return load_split(info, requested), f"{requested} (chosen explicitly)"
+    wanted = card.training_split or (info.member_splits[0] if info.member_splits else None)
+    if wanted is None:
+        raise DatasetError(f"model {card.id}: neither its card nor dataset {info.name} names a training split")
+    if info.member_splits and wanted == info.member_splits[0]:
+        # The full training split may be absent (MNIST's 60k file); the data layer picks a present subset.
+        split, reason = resolve_member_split(info)
+        if split is None:
+            raise DatasetError(f"model {card.id}: {reason}")
+        return load_split(info, split), reason
+    return load_split(info, wanted), f"{wanted!r} is the split the card says the model was trained on"
 
 
-def _member_candidates(card: ModelCard, info: Any) -> list[str]:
-    """The training split first, then subsets of it that a data root may hold instead."""
-    wanted = card.training_split or getattr(info, "member_split", None) or "train"
-    candidates = [wanted]
-    candidates += sorted(s for s in _split_names(info) if s.startswith(f"{wanted}_") and "subset" in s)
-    fallback = getattr(info, "member_split", None)
-    if fallback and fallback not in candidates and fallback.startswith(wanted):
-        candidates.append(fallback)
-    return candidates
+def _test(info: Any, requested: str | None) -> Any:
+    from securitynet.data import load_split
 
-
-def _test_candidates(card: ModelCard, info: Any) -> list[str]:
-    names = _split_names(info)
-    candidates = [s for s in TEST_SPLIT_CANDIDATES if not names or s in names]
-    nonmember = getattr(info, "nonmember_split", None)
-    if nonmember and nonmember not in candidates and nonmember != card.training_split:
-        candidates.append(nonmember)
-    return candidates
-
-
-def _first_available(cache: SplitCache, dataset: str, candidates: Sequence[str], what: str) -> Any:
-    problems = []
-    for split in candidates:
-        try:
-            return cache.get(dataset, split)
-        except DatasetError as exc:
-            problems.append(f"{split}: {exc}")
-    raise DatasetError(f"no {what} split of {dataset} is available ({'; '.join(problems) or 'none defined'})")
+    if requested:
+        return load_split(info, requested)
+    if "test" in info.splits:
+        return load_split(info, "test")
+    if info.nonmember_split is None:
+        raise DatasetError(f"dataset {info.name} has neither a 'test' nor a held-out split")
+    return load_split(info, info.nonmember_split)
 
 
 def _cap(split: Any, max_images: int | None) -> Any:
@@ -137,27 +116,17 @@ def resolve_splits(
     member_split: str | None = None,
     test_split: str | None = None,
     max_images: int | None = None,
-    cache: SplitCache | None = None,
 ) -> ResolvedSplits:
     """Choose and load the member pool and the test split for a card (explicit names win)."""
     from securitynet.data import get_dataset
 
     if max_images is not None and max_images < 1:
         raise ValueError(f"max_images must be positive, got {max_images}")
-    cache = cache or SplitCache()
     info = get_dataset(card.dataset)
-    member_names = [member_split] if member_split else _member_candidates(card, info)
-    member = _first_available(cache, card.dataset, member_names, "member (training)")
-    test_names = [test_split] if test_split else _test_candidates(card, info)
-    test = _first_available(cache, card.dataset, test_names, "test")
+    member, note = _member(card, info, member_split)
+    test = _test(info, test_split)
     if member.split == test.split:
         raise DatasetError(f"member pool and test split of {card.id} are both {member.split!r}")
-    if member_split:
-        note = f"{member.split} (chosen explicitly)"
-    elif member.split == member_names[0]:
-        note = f"{member.split} (the split the model was trained on)"
-    else:
-        note = f"{member.split} (a subset of {member_names[0]}, which is absent from the data roots)"
     return ResolvedSplits(_cap(member, max_images), _cap(test, max_images), note, max_images)
 
 
@@ -305,14 +274,13 @@ def annotate_models(
     from securitynet.zoo.loader import load_target
 
     cards = list(cards)
-    cache = SplitCache()
     rows: list[AnnotationRow] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not show) as progress:
         overall = progress.add_task("annotating models", total=len(cards))
         for card in cards:
             progress.update(overall, description=f"annotating {card.id}")
-            rows.append(_annotate_one(card, store, cache, progress, load_target, member_split=member_split,
+            rows.append(_annotate_one(card, store, progress, load_target, member_split=member_split,
                                       test_split=test_split, max_images=max_images, device=device, force=force,
                                       run_id=run_id))
             progress.advance(overall)
@@ -323,7 +291,7 @@ def annotate_models(
     return rows
 
 
-def _annotate_one(card: ModelCard, store: Store, cache: SplitCache, progress: Any, load_target: Any,
+def _annotate_one(card: ModelCard, store: Store, progress: Any, load_target: Any,
                   **options: Any) -> AnnotationRow:
     published, published_source = published_values(card, store)
     started = datetime.now(UTC)
@@ -333,7 +301,7 @@ def _annotate_one(card: ModelCard, store: Store, cache: SplitCache, progress: An
     device_name: str | None = options["device"]
     try:
         _ensure_card_stored(store, card)
-        splits = resolve_splits(card, cache=cache, **requested)
+        splits = resolve_splits(card, **requested)
         key = JobRecord(model_id=card.id, weight_hash=weight_hash, attack=ANNOTATION_ATTACK,
                         attack_version=ANNOTATION_VERSION, params=splits.params(), seed=None).key
         if weight_hash and not options["force"] and key in store.finished_keys([key]):

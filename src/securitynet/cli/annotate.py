@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
+import platform
+import shlex
+import sys
 import uuid
+from collections import Counter
 
 import typer
 
+from securitynet import __version__
 from securitynet.cli.common import clean_errors, console, get_store
 
 
@@ -30,73 +33,26 @@ def annotate_command(
 ) -> None:
     """Annotate models: train accuracy on the member pool, test accuracy, overfit gap, classes, training size."""
     from securitynet.annotation import annotate_models
+    from securitynet.catalog.query import select_cards
 
     store = get_store()
-    cards = select_cards(" ".join(query), store)
-    if not cards:
-        console.print(f"[yellow]no model matches[/] {' '.join(query)!r}")
-        raise typer.Exit(1)
+    cards = select_cards(" ".join(query), store)  # raises a clear error when nothing matches
     run_id = f"annotate-{uuid.uuid4().hex[:12]}"
-    rows = annotate_models(
-        cards, store, member_split=member_split, test_split=test_split, max_images=max_images,
-        device=device, force=force, run_id=run_id, console=console,
-    )
-    failed = [row for row in rows if row.status == "failed"]
-    console.print(
-        f"{len(rows) - len(failed)} of {len(rows)} models annotated; results stored in {store.url} (run {run_id})"
-    )
-    if failed:
-        raise typer.Exit(1)
-
-
-def select_cards(query: str, store):  # -> list[ModelCard]
-    """The catalog's query language when available; a minimal local version until then."""
+    store.start_run(run_id, command=shlex.join(["securitynet", *sys.argv[1:]]), executor="local",
+                    host=platform.node(), software_version=__version__)
+    status = "failed"
     try:
-        module = importlib.import_module("securitynet.catalog.query")
-    except ModuleNotFoundError as exc:
-        if exc.name != "securitynet.catalog.query":
-            raise
-        return _select_cards_fallback(query, store)
-    return module.select_cards(query, store)
-
-
-def _all_cards(store) -> dict:
-    from securitynet.catalog.sources import BUILTIN_SOURCES
-
-    cards = {}
-    for name in BUILTIN_SOURCES:
-        try:
-            source = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # a built-in source not written yet
-            raise
-        cards.update({card.id: card for card in source.iter_cards()})
-    cards.update({card.id: card for card in store.query_cards()})  # the store's version wins
-    return cards
-
-
-def _select_cards_fallback(query: str, store) -> list:
-    from securitynet.errors import UnknownModelError
-
-    terms = query.split()
-    filters = dict(term.split("=", 1) for term in terms if "=" in term)
-    patterns = [term for term in terms if "=" not in term]
-    cards = _all_cards(store)
-    chosen = []
-    for pattern in patterns:
-        matched = sorted(card_id for card_id in cards if fnmatch.fnmatchcase(card_id, pattern))
-        if not matched:
-            raise UnknownModelError(f"no model card matches {pattern!r}")
-        chosen += [card_id for card_id in matched if card_id not in chosen]
-    selected = [cards[i] for i in (chosen if patterns else sorted(cards))]
-    for key, value in filters.items():
-        selected = [card for card in selected if str(_field(card, key)).lower() == value.lower()]
-    return selected
-
-
-def _field(card, key: str):
-    value = card
-    for part in key.split("."):
-        value = getattr(value, part, None)
-    return value
+        rows = annotate_models(
+            cards, store, member_split=member_split, test_split=test_split, max_images=max_images,
+            device=device, force=force, run_id=run_id, console=console,
+        )
+        status = "finished"
+    finally:
+        store.finish_run(run_id, status)
+    counts = Counter(row.status for row in rows)
+    console.print(
+        f"{counts['done']} measured, {counts['skipped']} already stored (use --force to measure again), "
+        f"{counts['failed']} failed; results in {store.url} (run {run_id})"
+    )
+    if counts["failed"]:
+        raise typer.Exit(1)
