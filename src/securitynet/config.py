@@ -43,13 +43,18 @@ def artifacts_dir() -> Path:
 
 
 def database_url(explicit: str | None = None) -> str:
-    """The store's SQLAlchemy URL: an explicit value, then SECURITYNET_DB, then a SQLite file."""
-    if explicit:
-        return explicit if "://" in explicit else f"sqlite:///{Path(explicit).expanduser().resolve()}"
-    env = os.environ.get("SECURITYNET_DB")
-    if env:
-        return env if "://" in env else f"sqlite:///{Path(env).expanduser().resolve()}"
-    return f"sqlite:///{home_dir() / 'securitynet.sqlite'}"
+    """The store's SQLAlchemy URL: an explicit value, then SECURITYNET_DB, then a SQLite file.
+
+    A plain path means a SQLite file; its folder is created so a first run never fails on it.
+    """
+    value = explicit or os.environ.get("SECURITYNET_DB")
+    if not value:
+        return f"sqlite:///{home_dir() / 'securitynet.sqlite'}"
+    if "://" not in value:
+        value = f"sqlite:///{Path(value).expanduser().resolve()}"
+    if value.startswith("sqlite:///") and value != "sqlite:///:memory:":
+        Path(value.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return value
 
 
 def mirror_dirs() -> list[Path]:

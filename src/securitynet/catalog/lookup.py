@@ -10,9 +10,9 @@ from securitynet.errors import UnknownModelError
 
 @lru_cache(maxsize=1)
 def builtin_cards_by_id() -> dict[str, ModelCard]:
-    from securitynet.catalog.sources import iter_builtin_cards
+    from securitynet.catalog.builtin import load_builtin_catalog
 
-    return {card.id: card for card in iter_builtin_cards()}
+    return {card.id: card for card in load_builtin_catalog().cards}
 
 
 def find_card(card_id: str, store: object | None = None) -> ModelCard:
