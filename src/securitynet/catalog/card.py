@@ -55,7 +55,7 @@ class WeightsSpec(_Strict):
 
     urls: list[str] = Field(default_factory=list)
     filename: str | None = None
-    sha256: str | None = None
+    sha256: str | None = Field(default=None, description="sha256 of the loaded file (for zip/tar: of its member)")
     source_hash: str | None = Field(default=None, description="the source's own hash (e.g. pytorchcv sha1)")
     source_hash_algo: str | None = None
     source_hash_scope: Literal["file", "archive"] = Field(

@@ -19,6 +19,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.catalog",
     "securitynet.cli.annotate",
+    "securitynet.cli.fetch",
     "securitynet.cli.evaluate",
     "securitynet.cli.attacks",
 )
