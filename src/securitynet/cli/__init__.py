@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.fetch",
     "securitynet.cli.evaluate",
     "securitynet.cli.attacks",
+    "securitynet.cli.data",
 )
 
 

@@ -26,6 +26,8 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    # Python 3 writes bytes in protocol-2 pickles as _codecs.encode(str, "latin1"); it only converts text.
+    ("_codecs", "encode"),
 }
 
 

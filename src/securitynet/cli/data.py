@@ -1,0 +1,160 @@
+"""`securitynet data ...`: which datasets exist, where their files are, and downloading them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from securitynet.cli.common import clean_errors, console
+
+data_app = typer.Typer(help="Datasets: list, show, download.", no_args_is_help=True)
+
+RootsOpt = typer.Option(
+    None, "--root", help="Data folder to search (repeatable); default: SECURITYNET_DATA, ../shared/data, downloads."
+)
+
+
+def _where(info: Any, roots: list[Path] | None) -> dict[str, str | None]:
+    """split -> the folder holding it, or None when absent."""
+    from securitynet.data.locate import resolve_roots
+
+    resolved = resolve_roots(roots)
+    out: dict[str, str | None] = {}
+    for split in info.splits:
+        located = info.loader.locate(info, split, resolved)
+        out[split] = None if located is None else str(located.root)
+    return out
+
+
+def _where_text(where: dict[str, str | None]) -> str:
+    by_root: dict[str, list[str]] = {}
+    for split, root in where.items():
+        by_root.setdefault(root or "absent", []).append(split)
+    parts = [f"{', '.join(splits)}: {root}" for root, splits in by_root.items() if root != "absent"]
+    if "absent" in by_root:
+        parts.append(f"{', '.join(by_root['absent'])}: absent" if parts else "absent")
+    return "; ".join(parts)
+
+
+@data_app.command("list")
+@clean_errors
+def list_command(
+    category: str = typer.Option(None, "--category", help="natural or medical."),
+    present: bool = typer.Option(False, "--present", help="Only datasets with at least one split found."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    root: list[Path] = RootsOpt,
+) -> None:
+    """Every registered dataset: classes, splits, member/non-member splits, and where its files are found."""
+    from securitynet.data import list_datasets
+
+    rows = []
+    for info in list_datasets(category):
+        where = _where(info, root or None)
+        if present and not any(where.values()):
+            continue
+        rows.append((info, where))
+    if as_json:
+        payload = [
+            {"name": i.name, "num_classes": i.num_classes, "category": i.category, "splits": list(i.splits),
+             "member_splits": list(i.member_splits), "nonmember_split": i.nonmember_split, "found": w}
+            for i, w in rows
+        ]
+        console.print_json(json.dumps(payload))
+        return
+    table = Table(title=f"{len(rows)} datasets", show_lines=False)
+    for column in ("name", "classes", "category", "shape", "splits", "member -> non-member", "where found"):
+        table.add_column(column, overflow="fold")
+    for info, where in rows:
+        members = "/".join(info.member_splits) or "-"
+        table.add_row(
+            info.name + ("" if info.official else " (unofficial)"),
+            str(info.num_classes),
+            info.category,
+            "x".join(map(str, info.image_shape)),
+            ", ".join(info.splits),
+            f"{members} -> {info.nonmember_split or '-'}",
+            _where_text(where),
+        )
+    console.print(table)
+
+
+@data_app.command("show")
+@clean_errors
+def show_command(
+    name: str = typer.Argument(..., help="Dataset name, e.g. mnist, gtsrb, breastmnist."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of text."),
+    root: list[Path] = RootsOpt,
+) -> None:
+    """Everything about one dataset: description, license, splits with official sizes, and where each split is."""
+    from securitynet.data import get_dataset, resolve_member_split
+    from securitynet.data.locate import resolve_roots
+    from securitynet.data.registry import absent_message
+
+    info = get_dataset(name)
+    roots = resolve_roots(root or None)
+    member, reason = resolve_member_split(info, roots)
+    splits = {}
+    for split in info.splits:
+        located = info.loader.locate(info, split, roots)
+        splits[split] = {
+            "official_size": (info.split_sizes or {}).get(split),
+            "found": None if located is None else located.describe(),
+            "how_to_provide": absent_message(info, split, roots) if located is None else None,
+        }
+    record = {
+        "name": info.name,
+        "official": info.official,
+        "num_classes": info.num_classes,
+        "category": info.category,
+        "task": info.task,
+        "image_shape": list(info.image_shape),
+        "layout": info.layout,
+        "member_splits": list(info.member_splits),
+        "member_split": member,
+        "member_split_reason": reason,
+        "nonmember_split": info.nonmember_split,
+        "license": info.license,
+        "homepage": info.homepage,
+        "downloadable": info.downloadable,
+        "description": info.description,
+        "splits": splits,
+        "searched": [str(r) for r in roots],
+    }
+    if as_json:
+        console.print_json(json.dumps(record))
+        return
+    console.print(f"[bold]{info.name}[/]{'' if info.official else ' [red](not the official release)[/]'}")
+    console.print(info.description)
+    for key in ("num_classes", "category", "task", "image_shape", "layout", "license", "homepage", "downloadable"):
+        console.print(f"  {key}: {record[key]}")
+    console.print(f"  member split: {member} ({reason})")
+    console.print(f"  non-member split: {info.nonmember_split}")
+    for split, entry in splits.items():
+        size = entry["official_size"]
+        size_text = f"{size:,} images" if size is not None else "size not fixed"
+        console.print(f"  split [bold]{split}[/] ({size_text}): {entry['found'] or '[yellow]absent[/]'}")
+        if entry["how_to_provide"]:
+            console.print(f"    {entry['how_to_provide']}", markup=False, style="dim")
+
+
+@data_app.command("download")
+@clean_errors
+def download_command(
+    name: str = typer.Argument(..., help="Dataset name."),
+    root: Path = typer.Option(None, "--root", help="Folder to download into (default: first SECURITYNET_DATA)."),
+    split: list[str] = typer.Option(None, "--split", help="Only these splits (repeatable)."),
+) -> None:
+    """Download a dataset whose home allows it (torchvision / medmnist / official archive) into a data folder."""
+    from securitynet.data import download_dataset, get_dataset
+
+    info = get_dataset(name)
+    where = download_dataset(info.name, root, split or None)
+    console.print(f"{info.name}: files in {where}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
