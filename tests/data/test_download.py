@@ -124,3 +124,6 @@ def test_datasets_without_a_download_say_how_to_get_them(tmp_path: Path) -> None
         download_dataset("pneumoniamnist_reduced", tmp_path)
     with pytest.raises(DatasetError, match="no split"):
         download_dataset("svhn", tmp_path, splits=["validation"])
+    with pytest.raises(DatasetError, match="train_subset_5k.*have no download"):
+        download_dataset("mnist", tmp_path, splits=["train_subset_5k"])
+    assert list(tmp_path.iterdir()) == []

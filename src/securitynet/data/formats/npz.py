@@ -3,7 +3,8 @@
 `np.load(..., mmap_mode=...)` cannot map members of a (compressed) npz, and MedMNIST at 224 px or
 ImageNet-sized arrays do not belong in memory. A member above `LARGE_BYTES` is streamed once into an
 `.npy` under the cache folder (written to a temporary name, then renamed, so an interrupted copy never
-counts) and memory-mapped from there on.
+counts) and memory-mapped from there on; later processes skip the decompression (GTSRB's 120 MB of
+training images: seconds -> milliseconds).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from securitynet import config
 from securitynet.errors import DatasetError
 
-LARGE_BYTES = 512 * 1024 * 1024
+LARGE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024 * 1024
 
 
