@@ -232,7 +232,9 @@ def test_symlinked_zip_member_in_a_mirror_archive_is_refused_by_fetch(tmp_path: 
                      weights=WeightsSpec(filename="m.pth.zip", format="zip", archive_member="m.pth"))
     with pytest.raises(UnsafeWeightsError, match="m.pth"):
         fetch_weights(card, offline=True, progress=False, mirrors=[mirror])
-    assert all_files(tmp_path / "cache" / "weights") == [] if (tmp_path / "cache" / "weights").exists() else True
+    weights = tmp_path / "cache" / "weights"
+    assert not weights.exists() or all_files(weights) == []
+    assert not (tmp_path / "etc").exists()
     assert (mirror / "m.pth.zip").exists()  # a mirror is never modified
 
 
@@ -249,6 +251,7 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("layout", ["torch_zip", "torch_legacy", "raw_pickle"])
 def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, layout: str):
     marker = tmp_path / "PWNED"
@@ -337,3 +340,15 @@ def test_public_mnist_weights_load_safely(shared_data: Path):
     path = shared_data / "models" / "mnist" / "mnistnet_shrinkbench.pt"  # saved from a GPU
     state = load_state_dict_file(path)
     assert {"conv1.weight", "fc2.bias"} <= set(state) and state["conv1.weight"].device.type == "cpu"
+
+
+def test_extract_all_is_all_or_nothing_when_a_member_is_corrupt(tmp_path: Path):
+    archive = make_zip(tmp_path / "crc.zip", {"a.pth": b"A" * 1000, "b.pth": b"B" * 1000})
+    raw = bytearray(archive.read_bytes())
+    position = raw.rfind(b"B" * 100)  # stored (uncompressed): flip one byte of b.pth's data
+    raw[position] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    with pytest.raises(WeightsError, match="b.pth"):
+        extract_all(archive, out)
+    assert all_files(out) == [] and list(out.iterdir()) == []

@@ -112,8 +112,9 @@ def download(
         raise DownloadFailed(url, f"host {host} was unreachable {time.monotonic() - since:.0f} s ago; not retried")
     part.parent.mkdir(parents=True, exist_ok=True)
     own_session = session is None
-    session = session or requests.Session()
-    session.headers.setdefault("User-Agent", _user_agent())
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = _user_agent()
     failures: list[_Transient] = []
     try:
         with _progress_bar(progress) as bar:
@@ -147,7 +148,9 @@ def _download_once(session: requests.Session, url: str, part: Path, policy: Down
     headers = {"Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
-        validator = meta.get("etag") or meta.get("last_modified")
+        etag = meta.get("etag")
+        # If-Range needs a strong validator; a server ignores a weak ETag and would resend the whole file.
+        validator = etag if etag and not etag.startswith("W/") else meta.get("last_modified")
         if validator:
             headers["If-Range"] = validator  # the server sends the whole file if it changed meanwhile
     try:

@@ -52,6 +52,17 @@ ARCHIVE_FORMATS = ("zip", "tar")
 HashScope = str  # "file" or "archive"
 
 
+def _is_local(url: str) -> bool:
+    return url.lower().startswith("file:")
+
+
+def _local_path(url: str) -> Path:
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    return Path(url2pathname(urlparse(url).path))
+
+
 # --- hashes ---------------------------------------------------------------------------------------
 
 
@@ -250,6 +261,10 @@ class _Fetcher:
         for folder in [*self.mirrors, *config.mirror_dirs()]:
             if self._from_mirror(folder):
                 return self.outcome
+        # A local file named by the card (a YAML card's path becomes a file:// URL) is used in place, even offline.
+        for url in self.spec.urls:
+            if _is_local(url) and self._from_local(url):
+                return self.outcome
         with _lock(self.final):
             if self._from_cache():
                 return self.outcome
@@ -260,7 +275,7 @@ class _Fetcher:
                 self._note("download", "no-url", "the card has no weight URL, and the file is not mirrored or cached")
                 return self._fail()
             for url in self.spec.urls:
-                if self._from_url(url):
+                if not _is_local(url) and self._from_url(url):
                     return self.outcome
         return self._fail()
 
@@ -321,6 +336,18 @@ class _Fetcher:
         if not seen:
             self._note(source, "missing", "not there")
         return False
+
+    def _from_local(self, url: str) -> bool:
+        path = _local_path(url)
+        source = f"local file {path}"
+        if not path.is_file():
+            self._note(source, "missing", "not there")
+            return False
+        if self.is_archive:
+            with _lock(self.final):
+                return self._extract(path, source, "local-archive", keep=True)
+        sha = self._verify(path, source, "file")
+        return sha is not None and self._succeed(path, sha, "local", source)
 
     def _from_cache(self) -> bool:
         if self.final.is_file():
