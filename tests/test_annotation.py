@@ -153,3 +153,26 @@ def test_public_mnist_model_annotation_records_the_member_pool(shared_data: Path
     assert member["split"] in ("train", "train_subset_5k") and member["n"] == row.n_member
     assert member["split"] in job.data_json["member_pool"]
     assert row.n_test == 10_000 and row.metrics["train_size"] == 60_000
+
+
+def test_cli_annotates_a_query_and_keeps_going_past_a_failure(digits_card, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from securitynet.cli import app
+
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    broken = digits_card.model_copy(update={
+        "id": "test/broken", "weights": digits_card.weights.model_copy(update={"sha256": "0" * 64})})
+    Store(url).upsert_cards([broken, digits_card])
+    result = CliRunner().invoke(app, ["--db", url, "annotate", "test/*", "--device", "cpu"], env={"COLUMNS": "160"})
+    assert result.exit_code == 1, result.output  # one model failed: the command says so ...
+    assert "test/broken failed" in result.output and "ChecksumError" in result.output
+    assert "1 measured" in result.output and "1 failed" in result.output
+    store = Store(url)
+    assert set(store.results_frame().model_id) == {"test/digits_mlp"}  # ... after annotating the other one
+    assert "(90.00)" in result.output  # the published value beside the measured one
+    runs = store.jobs_frame().run_id.dropna().unique()
+    assert len(runs) == 1 and runs[0].startswith("annotate-")
+
+    nothing = CliRunner().invoke(app, ["--db", url, "annotate", "nomatch/*"])
+    assert nothing.exit_code == 1 and "no model card matches" in nothing.output

@@ -285,9 +285,7 @@ def annotate_models(
                                       run_id=run_id))
             progress.advance(overall)
     if show:
-        from rich.console import Console
-
-        (console or Console()).print(annotation_table(rows))
+        print_annotation(rows, console)
     return rows
 
 
@@ -351,27 +349,56 @@ def _delta(measured: float | None, published: float | None) -> str:
     return f"{100 * (measured - published):+.2f}"
 
 
+def _cell(measured: float | None, published: float | None) -> str:
+    """The measured value, and under it the published one when there is one."""
+    if published is None:
+        return _pct(measured)
+    return f"{_pct(measured)}\n[dim]({_pct(published)})[/]"
+
+
 def annotation_table(rows: Sequence[AnnotationRow]) -> Any:
-    """A rich table: measured values (in %) beside the published ones and the difference in points."""
+    """A rich table: measured values (in %) with the published ones under them, and the test difference."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="Annotation (accuracies in %, differences in percentage points)")
-    for name, justify in [("model", "left"), ("member pool", "left"), ("train", "right"),
-                          ("pub. train", "right"), ("test", "right"), ("pub. test", "right"),
-                          ("Δ test", "right"), ("gap", "right"), ("pub. gap", "right"), ("classes", "right"),
-                          ("train size", "right"), ("status", "left")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = Table(
+        title="Annotation: accuracy in %, (published) under measured, Δ in points",
+        title_justify="left",
+    )
+    table.add_column("model", overflow="fold", min_width=12)
+    table.add_column("member pool", overflow="fold", min_width=8)
+    for name in ("train", "test", "gap", "Δ test"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("classes", justify="right", overflow="fold")
+    table.add_column("n train", justify="right", overflow="fold")
     for row in rows:
         m, p = row.metrics, row.published or {}
         pool = "-" if row.member_split is None else f"{row.member_split} ({row.n_member})"
-        classes = m.get("num_classes")
-        size = m.get("train_size")
-        status = row.status if row.error is None else f"[red]failed[/]: {row.error.splitlines()[0][:80]}"
+        classes, size = m.get("num_classes"), m.get("train_size")
+        # A failed model is named in red, its error printed under the table (too long for a cell).
+        model = f"[red]{escape(row.card.id)}[/]" if row.status == "failed" else escape(row.card.id)
         table.add_row(
-            row.card.id, pool, _pct(m.get("train_accuracy")), _pct(p.get("train_accuracy")),
-            _pct(m.get("test_accuracy")), _pct(p.get("test_accuracy")),
-            _delta(m.get("test_accuracy"), p.get("test_accuracy")), _pct(m.get("overfit_gap")),
-            _pct(p.get("overfit_gap")), "-" if classes is None else str(int(classes)),
-            "-" if size is None else str(int(size)), status,
+            model, pool,
+            _cell(m.get("train_accuracy"), p.get("train_accuracy")),
+            _cell(m.get("test_accuracy"), p.get("test_accuracy")),
+            _cell(m.get("overfit_gap"), p.get("overfit_gap")),
+            _delta(m.get("test_accuracy"), p.get("test_accuracy")),
+            "-" if classes is None else str(int(classes)),
+            "-" if size is None else str(int(size)),
         )
     return table
+
+
+def print_annotation(rows: Sequence[AnnotationRow], console: Any = None) -> None:
+    """The table, then each failure in full (errors are too long for a table cell)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = console or Console()
+    console.print(annotation_table(rows))
+    for row in rows:
+        if row.error:
+            console.print(f"[red]{escape(row.card.id)} failed:[/] {escape(row.error.splitlines()[0])}")
+    sources = sorted({row.published_source for row in rows if row.published_source})
+    if sources:
+        console.print(f"[dim]published values from: {escape('; '.join(sources))}[/]")

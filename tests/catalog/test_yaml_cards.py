@@ -110,9 +110,10 @@ def test_user_card_gets_defaults_and_an_absolute_local_path(tmp_path: Path) -> N
     assert card.weights.urls == [(tmp_path / "weights" / "tiny.pt").resolve().as_uri()]
 
 
-def test_a_yaml_card_with_a_local_file_loads_its_weights(tmp_path: Path) -> None:
+def test_a_yaml_card_with_a_local_file_loads_its_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
+    from securitynet.errors import ChecksumError
     from securitynet.zoo.archs import build_architecture
     from securitynet.zoo.loader import load_target
     from securitynet.zoo.weights import sha256_file
@@ -127,6 +128,13 @@ def test_a_yaml_card_with_a_local_file_loads_its_weights(tmp_path: Path) -> None
     with torch.no_grad():
         expected = torch.softmax(module(torch.from_numpy(images).float().div(255).unsqueeze(1)), 1).numpy()
     np.testing.assert_allclose(target.predict_proba(images), expected, rtol=1e-5, atol=1e-6)
+    # The local file is used in place (offline too) and verified like any download; a wrong hash is refused.
+    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")
+    assert load_target(card, device="cpu").weight_hash == f"sha256:{card.weights.sha256}"
+    wrong = card.model_copy(update={"weights": card.weights.model_copy(update={"sha256": "0" * 64})})
+    with pytest.raises(ChecksumError, match="checksum mismatch"):
+        load_target(wrong, device="cpu")
+    assert (tmp_path / "weights" / "tiny.pt").is_file()  # the user's own file is never deleted
 
 
 @pytest.mark.parametrize(
