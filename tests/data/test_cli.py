@@ -56,3 +56,21 @@ def test_unknown_dataset_is_one_clean_error(app) -> None:
     result = CliRunner().invoke(app, ["data", "show", "nosuch"])
     assert result.exit_code == 1
     assert "unknown dataset 'nosuch'" in result.output and "Traceback" not in result.output
+
+
+def test_register_writes_the_datasets_table(app, tmp_path: Path, monkeypatch) -> None:
+    import sqlalchemy as sa
+
+    from securitynet.cli.common import state
+    from securitynet.store import Store
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    monkeypatch.setattr(state, "db_url", url)
+    result = CliRunner().invoke(app, ["data", "register"])
+    assert result.exit_code == 0, result.output
+    with Store(url).engine.connect() as conn:
+        rows = {r.name: r for r in conn.execute(sa.text("select * from datasets"))}
+    assert rows["breastmnist"].num_classes == 2 and rows["breastmnist"].input_shape == "28x28"
+    splits = json.loads(rows["mnist"].splits_json)
+    assert splits["splits"]["test"] == {"official_size": 10_000, "member": False, "nonmember": True}
+    assert splits["member_splits"] == ["train", "train_subset_5k"]

@@ -9,9 +9,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from securitynet.cli.common import clean_errors, console
+from securitynet.cli.common import clean_errors, console, get_store
 
-data_app = typer.Typer(help="Datasets: list, show, download.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets: list, show, download, register.", no_args_is_help=True)
 
 RootsOpt = typer.Option(
     None, "--root", help="Data folder to search (repeatable); default: SECURITYNET_DATA, ../shared/data, downloads."
@@ -154,6 +154,19 @@ def download_command(
     info = get_dataset(name)
     where = download_dataset(info.name, root, split or None)
     console.print(f"{info.name}: files in {where}")
+
+
+@data_app.command("register")
+@clean_errors
+def register_command() -> None:
+    """Write every registered dataset (classes, shape, splits, license) into the store's datasets table."""
+    from securitynet.data import dataset_record, list_datasets
+
+    store = get_store()
+    infos = list_datasets()
+    for info in infos:
+        store.upsert_dataset(dataset_record(info))
+    console.print(f"{len(infos)} datasets written to the store")
 
 
 def register(app: typer.Typer) -> None:

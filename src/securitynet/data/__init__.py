@@ -16,6 +16,7 @@ from securitynet.data.membership import MembershipSample, disjoint_subsets, samp
 from securitynet.data.registry import (
     DatasetInfo,
     clear_cache,
+    dataset_record,
     get_dataset,
     list_datasets,
     load_split,
@@ -33,6 +34,7 @@ __all__ = [
     "Located",
     "MembershipSample",
     "clear_cache",
+    "dataset_record",
     "default_roots",
     "disjoint_subsets",
     "download_dataset",

@@ -200,6 +200,29 @@ def _cached_read(name: str, split: str, located: Located, signature: tuple) -> A
     return _read_checked(_REGISTRY[name], split, located)
 
 
+def dataset_record(name: str | DatasetInfo) -> dict[str, object]:
+    """The row of the store's `datasets` table for a dataset (what it is, not where its files are)."""
+    info = get_dataset(name)
+    splits = {
+        split: {
+            "official_size": (info.split_sizes or {}).get(split),
+            "member": split in info.member_splits,
+            "nonmember": split == info.nonmember_split,
+        }
+        for split in info.splits
+    }
+    return {
+        "name": info.name,
+        "category": info.category,
+        "num_classes": info.num_classes,
+        "input_shape": "x".join(str(d) for d in info.image_shape),
+        "splits_json": {"splits": splits, "member_splits": list(info.member_splits), "task": info.task,
+                        "layout": info.layout, "official": info.official},
+        "description": info.description,
+        "license": info.license[:128],
+    }
+
+
 def clear_cache() -> None:
     """Forget the arrays kept in memory (files are read again on the next load)."""
     _cached_read.cache_clear()
