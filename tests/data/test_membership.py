@@ -101,3 +101,16 @@ def test_bad_arguments_are_refused(shared_data: Path) -> None:
         disjoint_subsets(_toy(10), [None, 3], seed=0)
     with pytest.raises(DatasetError, match="has no member split"):
         sample_membership("samples_mnist", 5, seed=0, roots=[shared_data])
+
+
+def test_exclude_with_an_unknown_split_is_refused(shared_data: Path) -> None:
+    with pytest.raises(DatasetError, match=r"exclude names split\(s\) \['tset'\]"):
+        sample_membership("breastmnist", 5, seed=0, exclude={"tset": [1, 2]}, roots=[shared_data])
+
+
+def test_query_sets_of_another_dataset_exclude_nothing(shared_data: Path) -> None:
+    foreign = load_split("retinamnist", "train", roots=[shared_data])  # same split name, other dataset
+    sample = sample_membership("breastmnist", 546, seed=0, member_split="train", nonmember_split="train",
+                               exclude=[foreign], roots=[shared_data])
+    assert sample.description["exclude_counts"] == {}
+    assert len(sample.members) == 273

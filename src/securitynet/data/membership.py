@@ -50,8 +50,12 @@ class MembershipSample:
         return images, labels, is_member
 
 
-def normalise_exclude(exclude: Exclude) -> dict[str, np.ndarray]:
-    """{split: sorted unique source-split indices} from a mapping, an ArraySplit or a list of ArraySplits."""
+def normalise_exclude(exclude: Exclude, dataset: str | None = None) -> dict[str, np.ndarray]:
+    """{split: sorted unique source-split indices} from a mapping, an ArraySplit or a list of ArraySplits.
+
+    ArraySplits of another dataset than `dataset` are skipped: their images cannot be among this one's
+    (an out-of-distribution query set of GTSRB "train" says nothing about MNIST "train").
+    """
     if exclude is None:
         return {}
     if isinstance(exclude, ArraySplit):
@@ -63,7 +67,8 @@ def normalise_exclude(exclude: Exclude) -> dict[str, np.ndarray]:
         for part in exclude:
             if not isinstance(part, ArraySplit):
                 raise DatasetError(f"exclude takes {{split: indices}}, an ArraySplit or ArraySplits, got {type(part)}")
-            items.append((part.split, part.indices))
+            if dataset is None or part.dataset == dataset:
+                items.append((part.split, part.indices))
     out: dict[str, list[np.ndarray]] = {}
     for split, values in items:
         if values.size and not np.issubdtype(values.dtype, np.integer):
@@ -151,7 +156,7 @@ def disjoint_subsets(
     by_group = split.groups is not None if by_group is None else bool(by_group)
     if by_group and split.groups is None:
         raise DatasetError(f"{split.dataset}/{split.split} has no groups to split by")
-    excluded = normalise_exclude(exclude).get(split.split, np.zeros(0, dtype=np.int64))
+    excluded = normalise_exclude(exclude, split.dataset).get(split.split, np.zeros(0, dtype=np.int64))
     positions, _ = _usable(split, excluded, by_group)
     units = _group_order(split, positions, np.random.default_rng(seed), by_group)
     dealt = _deal(units, sizes)
@@ -214,10 +219,16 @@ def sample_membership(
     if nonmember_split is None:
         raise DatasetError(f"dataset {info.name!r} has no held-out split for non-members; pass nonmember_split")
 
-    excluded = normalise_exclude(exclude)
+    excluded = normalise_exclude(exclude, info.name)
+    unknown = sorted(set(excluded) - set(info.splits))
+    if unknown:  # a misspelt split would silently exclude nothing
+        raise DatasetError(
+            f"exclude names split(s) {unknown} that {info.name!r} does not have ({', '.join(info.splits)})"
+        )
     members_from = load_split(info, member_split, roots)
     nonmembers_from = members_from if nonmember_split == member_split else load_split(info, nonmember_split, roots)
-    grouped = by_group if by_group is not None else (members_from.groups is not None)
+    has_groups = members_from.groups is not None or nonmembers_from.groups is not None
+    grouped = by_group if by_group is not None else has_groups
     if grouped and members_from.groups is None and nonmembers_from.groups is None:
         raise DatasetError(f"{info.name}: by_group=True but neither split has groups")
 
