@@ -101,7 +101,7 @@ GTSRB = register_dataset(
         member_splits=("train",),
         nonmember_split="test",
         split_sizes={"train": 39_209, "test": 12_630},
-        license="CC0-like public data (Stallkamp et al. 2012); see the benchmark site",
+        license="no explicit license; published for research (Stallkamp et al. 2012), see the benchmark site",
         homepage="https://benchmark.ini.rub.de/gtsrb_news.html",
         description=(
             "German traffic signs, 43 classes, 32x32 colour; 39,209 training images in tracks of near-duplicate "
