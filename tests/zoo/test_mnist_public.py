@@ -38,6 +38,7 @@ def mirror(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         pytest.skip(f"{folder} is absent")
     monkeypatch.setenv("SECURITYNET_MIRROR", str(folder))
     monkeypatch.setenv("SECURITYNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")  # a mirror miss must fail at once, not try the URLs
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model card tried to reach the network although its weights are mirrored")
