@@ -114,6 +114,11 @@ class ModelCard(_Strict):
     num_classes: int | None = Field(default=None, ge=1)
     train_size: int | None = Field(default=None, ge=1)
     training_split: str | None = Field(default="train", description="the split the model was trained on")
+    training_indices: list[int] | None = Field(
+        default=None,
+        description="positions in training_split of the only examples the model saw (self-trained on a subset); "
+        "None: the whole split. Members must be drawn from these.",
+    )
     input: InputSpec | None = None
     output_kind: OutputKind = "logits"
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
