@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup clean system-deps
 
 setup: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/securitynet quickstart
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# Debian's chromium and postgresql, installed when missing (browser and PostgreSQL tests).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# The store tests also run against a throw-away PostgreSQL server on 127.0.0.1.
+test: $(STAMP) system-deps
+	bash scripts/with-test-postgres.sh $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

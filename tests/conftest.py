@@ -39,3 +39,77 @@ def store(tmp_path: Path):
     from securitynet.store import Store
 
     return Store(f"sqlite:///{tmp_path / 'test.sqlite'}")
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test, on the server named by SECURITYNET_TEST_POSTGRES_URL
+    (`make test` starts one with scripts/with-test-postgres.sh); dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = os.environ.get("SECURITYNET_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("SECURITYNET_TEST_POSTGRES_URL is not set "
+                    "(run under scripts/with-test-postgres.sh, as make test does)")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    name = f"securitynet_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class HeadlessChromium:
+    """Debian's chromium, headless, with the flags a closed network and a root user need."""
+
+    FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+             "--disable-dev-shm-usage")
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+
+    def _run(self, url: str, *extra: str, timeout: float = 90) -> str:
+        import subprocess
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+            done = subprocess.run([self.executable, *self.FLAGS, f"--user-data-dir={profile}", *extra, url],
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"chromium failed on {url} ({done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout
+
+    def dump_dom(self, url: str, *, budget_ms: int = 5000) -> str:
+        """The DOM after the page loaded and its scripts ran (virtual time lets load handlers finish)."""
+        return self._run(url, "--dump-dom", f"--virtual-time-budget={budget_ms}")
+
+    def screenshot(self, url: str, path: Path, *, size: str = "1400,1000") -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._run(url, f"--screenshot={path}", f"--window-size={size}", "--hide-scrollbars")
+        assert path.is_file() and path.stat().st_size > 0, f"chromium wrote no screenshot of {url}"
+        return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> HeadlessChromium:
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("chromium is not installed (make test installs Debian's chromium)")
+    return HeadlessChromium(executable)
+
+
+@pytest.fixture(scope="session")
+def test_artifacts() -> Path:
+    """Folder for files a test keeps for people to look at (screenshots): test-artifacts/ in the checkout."""
+    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

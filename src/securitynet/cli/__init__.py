@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.evaluate",
     "securitynet.cli.attacks",
     "securitynet.cli.data",
+    "securitynet.cli.report",
+    "securitynet.cli.serve",
 )
 
 

@@ -1,0 +1,266 @@
+"""Published values beside measured ones: the difference table, and the SecurityNet database layout.
+
+A published value belongs to a published card (``securitynet/<dataset>/<name>``). Its measured
+counterpart is the model that card names in ``same_as`` (the same weights in a richer source), or the
+published card itself when it was evaluated directly. A measured result matches a published column when
+it is the same attack and metric and its parameters include every parameter the column fixes
+(``PUBLISHED_COLUMNS``): the paper's stealing columns differ by surrogate and query set, the membership
+columns fix nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from securitynet.analysis.frames import ANNOTATION, ANNOTATION_METRICS, MEASURED, AnalysisData
+from securitynet.catalog.sources.markdown_table import escape_cell, render_table
+from securitynet.catalog.sources.published import PUBLISHED_COLUMNS, PUBLISHED_DATASET_NAMES
+from securitynet.catalog.sources.published_table import (
+    ANNOTATION_COLUMNS,
+    COLUMNS,
+    FLOAT_COLUMNS,
+    INTEGER_COLUMNS,
+    LINK_COLUMNS,
+    format_number,
+)
+
+MISSING = "—"
+ANNOTATION_COLUMN_METRIC = dict(zip(ANNOTATION_COLUMNS, ANNOTATION_METRICS, strict=True))
+COMPARISON_COLUMNS = [
+    "published_model", "measured_model", "dataset", "attack", "metric", "published_column", "published",
+    "measured", "difference", "measured_variant", "measured_params_hash", "measured_seeds", "published_origin",
+]
+
+
+def params_match(fixed: Mapping[str, Any], measured_params: str | Mapping[str, Any]) -> bool:
+    """True when the measured parameters include every parameter the published column fixes."""
+    params = json.loads(measured_params) if isinstance(measured_params, str) else measured_params
+    return all(key in params and str(params[key]) == str(value) for key, value in fixed.items())
+
+
+def counterpart(models: pd.DataFrame) -> dict[str, str]:
+    """Published card id -> the id of the model whose measurements stand for it."""
+    return {row.id: (row.same_as if isinstance(row.same_as, str) else row.id)
+            for row in models.itertuples(index=False) if row.source == "published"}
+
+
+def _column_for(attack: str, params: str, metric: str) -> str | None:
+    for column, spec in PUBLISHED_COLUMNS.items():
+        if spec.attack == attack and spec.metric == metric and params_match(spec.params, params) \
+                and params_match(json.loads(params), dict(spec.params)):
+            return column
+    return None
+
+
+class MeasuredIndex:
+    """Measured values by (model, attack, metric), so that thousands of published values look up fast."""
+
+    def __init__(self, agg: pd.DataFrame) -> None:
+        frame = agg[(agg.origin == MEASURED) & agg.value.notna()]
+        self._groups = {key: part for key, part in frame.groupby(["model_id", "attack", "metric"], sort=True)}
+
+    def candidates(self, model_id: str, attack: str, metric: str, fixed: Mapping[str, Any]) -> pd.DataFrame:
+        part = self._groups.get((model_id, attack, metric))
+        if part is None:
+            return pd.DataFrame(columns=["value", "variant", "params_hash", "seeds", "n_seeds"])
+        return part[part.params.map(lambda p: params_match(fixed, p))]
+
+
+def published_vs_measured(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame:
+    """Every published value of the selected models, with the measured value where there is one.
+
+    One row per published value and matching measured parameter set (several when the same attack ran with
+    different parameters the column does not fix); ``measured`` is missing (NaN) where nothing was measured.
+    ``difference`` = measured - published.
+    """
+    twins = counterpart(data.models)
+    index = MeasuredIndex(agg)
+    rows: list[dict[str, Any]] = []
+
+    def add(published_model: str, dataset: str, attack: str, metric: str, column: str, value: float,
+            fixed: Mapping[str, Any], origin: str) -> None:
+        measured_model = twins.get(published_model, published_model)
+        found = index.candidates(measured_model, attack, metric, fixed)
+        base = {"published_model": published_model, "measured_model": measured_model, "dataset": dataset,
+                "attack": attack, "metric": metric, "published_column": column, "published": value,
+                "published_origin": origin}
+        if found.empty:
+            rows.append({**base, "measured": np.nan, "difference": np.nan, "measured_variant": None,
+                         "measured_params_hash": None, "measured_seeds": None})
+        for m in found.itertuples(index=False):
+            rows.append({**base, "measured": m.value, "difference": m.value - value, "measured_variant": m.variant,
+                         "measured_params_hash": m.params_hash, "measured_seeds": m.seeds})
+
+    models = data.models.set_index("id")
+    published = agg[(agg.origin != MEASURED) & agg.value.notna()]
+    for rec in published.itertuples(index=False):
+        column = _column_for(rec.attack, rec.params, rec.metric)
+        fixed = dict(PUBLISHED_COLUMNS[column].params) if column else json.loads(rec.params)
+        dataset = models.at[rec.model_id, "dataset"] if rec.model_id in models.index else None
+        add(rec.model_id, dataset, rec.attack, rec.metric, column or rec.metric, rec.value, fixed, rec.origin)
+    for model in data.models.itertuples(index=False):
+        for column, metric in ANNOTATION_COLUMN_METRIC.items():
+            value = getattr(model, f"published_{metric}")
+            if value is not None and not math.isnan(value):
+                add(model.id, model.dataset, ANNOTATION, metric, column, float(value), {},
+                    model.published_source if _present(model.published_source) else "card")
+    frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    frame = frame.assign(_unmatched=frame.measured.isna())
+    return frame.sort_values(["_unmatched", "published_model", "attack", "metric", "published_column",
+                              "measured_params_hash"], kind="stable", na_position="first") \
+        .drop(columns="_unmatched").reset_index(drop=True)
+
+
+def comparison_summary(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per attack and metric: how many published values, how many measured, and how far they differ."""
+    rows = []
+    for (attack, metric, column), part in comparison.groupby(["attack", "metric", "published_column"], sort=True):
+        paired = part.dropna(subset=["measured"])
+        rho = np.nan
+        if len(paired) >= 3 and paired.published.nunique() > 1 and paired.measured.nunique() > 1:
+            rho = float(paired[["published", "measured"]].corr(method="spearman").iloc[0, 1])
+        rows.append({
+            "attack": attack, "metric": metric, "published_column": column,
+            "published_values": int(part.published_model.nunique()), "measured_pairs": len(paired),
+            "mean_difference": float(paired.difference.mean()) if len(paired) else np.nan,
+            "mean_abs_difference": float(paired.difference.abs().mean()) if len(paired) else np.nan,
+            "max_abs_difference": float(paired.difference.abs().max()) if len(paired) else np.nan,
+            "spearman_published_measured": rho,
+        })
+    return pd.DataFrame(rows, columns=["attack", "metric", "published_column", "published_values",
+                                       "measured_pairs", "mean_difference", "mean_abs_difference",
+                                       "max_abs_difference", "spearman_published_measured"])
+
+
+# --- the SecurityNet database layout -----------------------------------------------------------------
+
+
+def _measured_column_values(index: MeasuredIndex, model_id: str) -> dict[str, float]:
+    """Published column -> measured value of this model (the parameter set with the most seeds)."""
+    values: dict[str, float] = {}
+    for column, spec in PUBLISHED_COLUMNS.items():
+        found = index.candidates(model_id, spec.attack, spec.metric, spec.params)
+        if not found.empty:
+            best = found.sort_values(["n_seeds", "params_hash"], ascending=[False, True], kind="stable").iloc[0]
+            values[column] = float(best.value)
+    return values
+
+
+def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per model in the Benchmark table's columns, each value with its origin.
+
+    A published card and the model it names in ``same_as`` make one row (the published card's metadata,
+    measured values where there are any); every other model is its own row. Values are
+    ``(value, "measured" | "published" | None)``.
+    """
+    twins = counterpart(data.models)
+    index = MeasuredIndex(agg)
+    published_by_model = {m: part for m, part in agg[(agg.origin != MEASURED) & agg.value.notna()].groupby("model_id")}
+    represented = {m for p, m in twins.items() if m != p}
+    measured_annotation = annotations.set_index("model_id") if not annotations.empty else pd.DataFrame()
+    records = []
+    models = data.models.set_index("id", drop=False)
+    for model in data.models.itertuples(index=False):
+        if model.id in represented and model.source != "published":
+            continue  # shown in its published card's row
+        measured_id = twins.get(model.id, model.id)
+        record: dict[str, Any] = {"_id": model.id, "_measured_id": measured_id}
+        meta = model
+        if measured_id != model.id and measured_id in models.index and not _present(model.num_classes):
+            meta = models.loc[measured_id]
+        record["Model Name"] = (model.name, None)
+        record["Model Type"] = (model.model_type if _present(model.model_type) else model.family, None)
+        record["Data Name"] = (PUBLISHED_DATASET_NAMES.get(model.dataset, model.dataset), None)
+        record["Data Category"] = (model.data_category, None)
+        record["Num Class"] = (_int(meta.num_classes), None)
+        record["Training Size"] = (_int(meta.train_size), None)
+        measured = _measured_column_values(index, measured_id)
+        for column, metric in ANNOTATION_COLUMN_METRIC.items():
+            value = None
+            if measured_id in measured_annotation.index:
+                value = measured_annotation.at[measured_id, metric]
+            if _present(value):
+                record[column] = (float(value), MEASURED)
+            else:
+                published = getattr(model, f"published_{metric}")
+                record[column] = (float(published), "published") if _present(published) else (None, None)
+        published_values = _published_column_values(published_by_model.get(model.id))
+        for column in PUBLISHED_COLUMNS:
+            if column in measured:
+                record[column] = (measured[column], MEASURED)
+            elif column in published_values:
+                record[column] = (published_values[column], "published")
+            else:
+                record[column] = (None, None)
+        record["Conference"] = (model.venue, None)
+        record["Conference Type"] = (model.venue_type, None)
+        record["Year"] = (_int(model.year), None)
+        record["Country"] = (model.country, None)
+        record["Num Authors"] = (_int(model.num_authors), None)
+        record["Purpose"] = (model.purpose, None)
+        record["Paper Link"] = (model.paper_url, None)
+        record["Weights"] = (model.weights_url, None)
+        records.append(record)
+    return records
+
+
+def _published_column_values(frame: pd.DataFrame | None) -> dict[str, float]:
+    values: dict[str, float] = {}
+    if frame is None:
+        return values
+    for rec in frame.itertuples(index=False):
+        column = _column_for(rec.attack, rec.params, rec.metric)
+        if column:
+            values[column] = float(rec.value)
+    return values
+
+
+def render_layout_markdown(records: list[dict[str, Any]], *, missing: str = MISSING) -> str:
+    """The records as a pipe table with the Benchmark table's columns; measured values in bold."""
+    columns = COLUMNS["benchmark"]
+    numeric = set(FLOAT_COLUMNS) | set(INTEGER_COLUMNS)
+    rows = []
+    for record in records:
+        row = []
+        for column in columns:
+            value, origin = record.get(column, (None, None))
+            if column in numeric:
+                text = format_number(value, missing=missing)
+                row.append(f"**{text}**" if origin == MEASURED and value is not None else text)
+            elif column in LINK_COLUMNS:
+                row.append(f"[Link]({value})" if _present(value) and value else missing)
+            else:
+                row.append(escape_cell(str(value)) if _present(value) else missing)
+        rows.append(row)
+    alignments = ["right" if c in numeric else "left" for c in columns]
+    return render_table(columns, alignments, rows)
+
+
+def layout_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """The records as a frame: the published columns, plus ``<column> origin`` for every number."""
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {"model_id": record["_id"], "measured_model_id": record["_measured_id"]}
+        for column in COLUMNS["benchmark"]:
+            value, origin = record.get(column, (None, None))
+            row[column] = value
+            if column in FLOAT_COLUMNS:
+                row[f"{column} origin"] = origin
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _present(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if _present(value) else None

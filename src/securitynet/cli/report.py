@@ -1,0 +1,39 @@
+"""`securitynet report`: statistics, figures and tables of the stored results, as one HTML file and more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from securitynet.cli.common import clean_errors, console, get_store
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    @clean_errors
+    def report(
+        out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder to write the report into."),
+        models: str = typer.Option(
+            None, "--models", "-m",
+            help="Only these models: card id, glob over ids or key=value filters ('dataset=mnist,purpose=benchmark').",
+        ),
+        bootstrap: int = typer.Option(1000, "--bootstrap", min=100, help="Bootstrap resamples per interval."),
+        title: str = typer.Option("SecurityNet report", "--title", help="Title of the HTML page."),
+    ) -> None:
+        """Write report.html (self-contained), figures/*.png|svg, tables/*.csv and securitynet_database.md."""
+        from securitynet.analysis.report import write_report
+
+        with console.status("computing statistics and drawing figures"):
+            result = write_report(get_store(), out, models=models, n_boot=bootstrap, title=title)
+        for line in result.membership_gap_lines():
+            console.print(line, highlight=False, soft_wrap=True)
+        for name, why in result.not_drawn.items():
+            console.print(f"[dim]figure {name} not drawn: {why}[/]", highlight=False, soft_wrap=True)
+        console.print(
+            f"report of {result.n_models} models and {result.n_values} values: {result.html}\n"
+            f"  figures: {result.out_dir / 'figures'}  tables: {result.out_dir / 'tables'}  "
+            f"database table: {result.markdown}\n"
+            f"  browse the database: securitynet serve --report {result.out_dir}",
+            highlight=False, soft_wrap=True,
+        )

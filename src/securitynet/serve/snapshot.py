@@ -1,0 +1,68 @@
+"""A consistent SQLite copy of the store, with the views that make it browsable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from securitynet.store import schema
+
+CHUNK = 2000
+
+# Results with their model's catalog columns: the view Datasette facets on (dataset, family, ...).
+MODEL_RESULTS_VIEW = """
+CREATE VIEW model_results AS
+SELECT r.model_id, m.name, m.dataset, m.family, m.purpose, m.venue, m.venue_type, m.year, m.source,
+       r.attack, r.metric, r.value, r.missing_reason, r.origin, j.params_hash, j.params_json, j.seed,
+       j.attack_version, j.weight_hash, j.run_id, j.software_version, j.device, j.finished_at, r.job_id
+FROM results r
+JOIN jobs j ON j.id = r.job_id
+LEFT JOIN models m ON m.id = r.model_id
+WHERE j.status = 'done'
+"""
+
+
+def write_snapshot(store: Any, path: str | Path) -> Path:
+    """Copy every table of the store into a new SQLite file at ``path`` (replaced atomically)."""
+    path = Path(path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    target = sa.create_engine(f"sqlite:///{temporary}")
+    try:
+        schema.metadata.create_all(target)
+        # One read transaction on the source: the copy is consistent even while a run writes.
+        with store.engine.connect() as source, source.begin(), target.begin() as sink:
+            for table in schema.metadata.sorted_tables:
+                result = source.execute(sa.select(table)).mappings()
+                while rows := result.fetchmany(CHUNK):
+                    sink.execute(sa.insert(table), [dict(row) for row in rows])
+            sink.exec_driver_sql(MODEL_RESULTS_VIEW)
+        with target.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=DELETE")  # one self-contained file, nothing beside it
+        target.dispose()
+        os.replace(temporary, path)
+    except BaseException:
+        target.dispose()
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def distinct_attack_metrics(path: str | Path) -> list[tuple[str, list[str]]]:
+    """(attack, its metrics) present in a snapshot, sorted; for building canned queries."""
+    engine = sa.create_engine(f"sqlite:///{Path(path)}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT DISTINCT attack, metric FROM results WHERE value IS NOT NULL ORDER BY attack, metric").all()
+    finally:
+        engine.dispose()
+    by_attack: dict[str, list[str]] = {}
+    for attack, metric in rows:
+        by_attack.setdefault(attack, []).append(metric)
+    return sorted(by_attack.items())
