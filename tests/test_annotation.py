@@ -176,3 +176,26 @@ def test_cli_annotates_a_query_and_keeps_going_past_a_failure(digits_card, tmp_p
 
     nothing = CliRunner().invoke(app, ["--db", url, "annotate", "nomatch/*"])
     assert nothing.exit_code == 1 and "no model card matches" in nothing.output
+
+
+def test_subset_trained_model_uses_only_its_training_images_as_members(tmp_path: Path, monkeypatch) -> None:
+    """A model trained on 60 of the 898 digits training images: its member pool is those 60, not the split."""
+    from securitynet.annotation import resolve_splits
+    from securitynet.zoo.digits_zoo import ARCHITECTURES
+    from securitynet.zoo.selftrained import SelfTrainedRecipe, train_selftrained
+    from securitynet.zoo.train import TrainRecipe
+
+    monkeypatch.setenv("SECURITYNET_HOME", str(tmp_path / "home"))
+    recipe = SelfTrainedRecipe(
+        card_id="test/digits-subset", dataset="digits", architecture="mlp", arch_kwargs=ARCHITECTURES["mlp"],
+        train_size=60,
+        train=TrainRecipe(epochs=100, optimizer="adam", lr=1e-2, weight_decay=0.0, batch_size=60),
+    )
+    card = train_selftrained(recipe).card
+    splits = resolve_splits(card)
+    assert len(splits.member) == 60
+    assert sorted(splits.member.indices.tolist()) == sorted(card.training_indices)
+    result = annotate(load_target(card, device="cpu"), splits=splits)["metrics"]
+    # Memorised its 60 images; the full split would have diluted train accuracy towards test accuracy.
+    assert result["train_accuracy"] == pytest.approx(1.0)
+    assert result["overfit_gap"] > 0.1

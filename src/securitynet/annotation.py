@@ -29,7 +29,7 @@ from securitynet.errors import DatasetError, SecurityNetError
 from securitynet.store import JobRecord, Store
 
 ANNOTATION_ATTACK = "annotation"
-ANNOTATION_VERSION = "1"
+ANNOTATION_VERSION = "2"  # 2: subset-trained models use only their training images as members
 ANNOTATION_METRICS = ("train_accuracy", "test_accuracy", "overfit_gap", "num_classes", "train_size")
 # A capped split is a seeded random subset (not the first images: some files are sorted by class).
 SUBSET_SEED = 0
@@ -79,6 +79,13 @@ def _member(card: ModelCard, info: Any, requested: str | None) -> tuple[Any, str
 
     if requested:
         return load_split(info, requested), f"{requested} (chosen explicitly)"
+    if card.training_indices is not None:
+        # A model trained on part of a split: only those images are members; the rest of the split
+        # would dilute its train accuracy towards its test accuracy.
+        from securitynet.zoo.selftrained import training_examples
+
+        pool = training_examples(card)
+        return pool, f"the {len(pool)} images of {card.training_split!r} the model was trained on"
     wanted = card.training_split or (info.member_splits[0] if info.member_splits else None)
     if wanted is None:
         raise DatasetError(f"model {card.id}: neither its card nor dataset {info.name} names a training split")
