@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.data",
     "securitynet.cli.report",
     "securitynet.cli.serve",
+    "securitynet.cli.quickstart",
 )
 
 
