@@ -189,3 +189,26 @@ def test_full_zoo_spans_architectures_sizes_and_lengths():
     assert {r.train_size for r in recipes} == {None, 200, 60}
     assert len({r.card_id for r in recipes}) == len(recipes)
     assert len({r.hash() for r in recipes}) == len(recipes)
+
+
+def test_shadow_models_train_like_a_zoo_card_on_other_data(zoo_store):
+    from securitynet.data import load_split
+
+    _, cards = zoo_store
+    target_card = cards[1]  # the overfitted MLP on 60 images
+    test = load_split("digits", "test")
+    population = test.subset(np.arange(0, 64))  # attacker data, disjoint from the target's members
+    shadow, report = selftrained.train_like(
+        target_card, population.images, population.labels, seed=1, device="cpu"
+    )
+    assert shadow.card.id == f"{target_card.id}--shadow-s1" and shadow.card.weights.urls == []
+    assert shadow.card.extra["trained_like"] == target_card.id and shadow.card.train_size == 64
+    assert shadow.card.extra["recipe"]["train"]["epochs"] == 300 and shadow.card.extra["recipe"]["train"]["seed"] == 1
+    assert report.steps == 300 * 2  # 64 images in batches of 32, the recipe's 300 epochs
+    held_out = test.subset(np.arange(64, 899))
+    assert np.mean(shadow.predict(held_out.images) == held_out.labels) > 0.7
+    twin, _ = selftrained.train_like(target_card, population.images, population.labels, seed=1, device="cpu")
+    other, _ = selftrained.train_like(target_card, population.images, population.labels, seed=2, device="cpu")
+    probe = held_out.images[:100]
+    assert np.array_equal(twin.predict_proba(probe), shadow.predict_proba(probe))
+    assert not np.array_equal(other.predict_proba(probe), shadow.predict_proba(probe))

@@ -64,8 +64,8 @@ FULL_ZOO: tuple[ZooMember, ...] = (
     ZooMember("lenet", None, 5),
     ZooMember("lenet", 60, 300),
     ZooMember("wrn", None, 2),
-    ZooMember("wrn", 200, 40),
-    ZooMember("wrn", 60, 150),
+    ZooMember("wrn", 200, 25),
+    ZooMember("wrn", 60, 100),
 )
 
 # A few seconds on 2 cores, still spanning a wide range of gaps (for tests and quick looks).

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import torch
 from securitynet import config
 from securitynet.catalog.card import InputSpec, ModelCard, WeightsSpec
 from securitynet.errors import CardError, DatasetError, TrainingError, WeightsError
+from securitynet.zoo.target import TargetModel
 from securitynet.zoo.train import TRAINER_VERSION, TrainRecipe, TrainReport, init_module, train_classifier
 from securitynet.zoo.weights import sha256_file
 
@@ -105,6 +107,10 @@ class SelfTrainedResult:
     report: TrainReport | None = None
 
 
+# (images, labels, source indices) of the training examples -> (images, labels, description): a change of the
+# training data after the subset is drawn, e.g. backdoor poisoning; it must be deterministic.
+PoisonFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, dict[str, Any]]]
+
 # Counts real training runs in this process, so callers (and tests) can tell reuse from retraining.
 TRAINING_RUNS = {"count": 0}
 
@@ -129,6 +135,53 @@ def training_examples(card: ModelCard) -> Any:
     return data.subset(data.positions_of(np.asarray(card.training_indices, dtype=np.int64)))
 
 
+def train_like(
+    card: ModelCard,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    seed: int,
+    soft_labels: np.ndarray | None = None,
+    role: str = "shadow",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> tuple[TargetModel, TrainReport]:
+    """Train a fresh model the way ``card``'s self-trained model was made, on other data (shadow, reference).
+
+    Same architecture, architecture arguments, input spec and training recipe; only the seed (initialisation
+    and data order) and the data change. The model stays in memory, wrapped as a `TargetModel` whose card
+    (id ``<card id>--<role>-s<seed>``, no weight file) says what it was trained like.
+    """
+    recipe = recipe_from_card(card)
+    if card.input is None or card.num_classes is None:
+        raise CardError(f"model card {card.id} lacks the input spec or number of classes needed to train like it")
+    train = recipe.train.replace(seed=seed)
+    module = init_module(recipe.architecture, card.num_classes, seed=seed, arch_kwargs=recipe.arch_kwargs)
+    report = train_classifier(
+        module, images, labels, input_spec=card.input, recipe=train, soft_labels=soft_labels, device=device,
+        progress=progress, description=f"{role} like {card.id} (seed {seed})",
+    )
+    derived = card.model_copy(
+        update={
+            "id": f"{card.id}--{_safe_name(role)}-s{seed}",
+            "name": f"{card.name} {role} (seed {seed})",
+            "weights": WeightsSpec(),
+            "train_size": len(images),
+            "training_split": None,
+            "training_indices": None,
+            "tags": [*card.tags, role],
+            "notes": f"trained in memory like {card.id} with seed {seed}, on data chosen by the caller",
+            "extra": {
+                "trained_like": card.id,
+                "recipe": {**recipe.to_dict(), "train": train.to_dict()},
+                "train_recipe_hash": train.hash(),
+                "training_report": {k: v for k, v in report.to_dict().items() if k != "history"},
+            },
+        }
+    )
+    return TargetModel(card=derived, module=module, device=next(module.parameters()).device), report
+
+
 def weight_path(recipe: SelfTrainedRecipe) -> Path:
     name = recipe.card_id.rsplit("/", 1)[-1]
     folder = config.home_dir() / "models" / SELF_TRAINED_DIR / _safe_name(recipe.dataset)
@@ -143,15 +196,21 @@ def train_selftrained(
     device: str | torch.device | None = None,
     progress: bool = False,
     force: bool = False,
+    poison: PoisonFn | None = None,
 ) -> SelfTrainedResult:
     """Train (or reuse) the model of ``recipe``; returns its card, also stored in ``store`` when given.
 
     ``data`` is the loaded split (an `ArraySplit`) when the caller already has it; it must be
-    ``recipe.split`` of ``recipe.dataset``.
+    ``recipe.split`` of ``recipe.dataset``. ``poison`` changes the training examples after the subset is
+    drawn (so a poisoned model and its clean twin share their members); its description goes into the
+    card's ``extra["poisoning"]``, and the data digest (hence reuse) covers the poisoned data.
     """
     data = _load_data(recipe, data)
     indices = _subset_positions(data.labels, recipe.train_size, recipe.subset_seed, recipe.card_id)
     images, labels = data.images[indices], data.labels[indices]
+    poisoning = None
+    if poison is not None:
+        images, labels, poisoning = poison(images, labels, np.asarray(data.indices)[indices])
     data_digest = _data_digest(images, labels)
     path = weight_path(recipe)
     if not force:
@@ -178,7 +237,7 @@ def train_selftrained(
     TRAINING_RUNS["count"] += 1
     sha256, size = _save_weights_atomically(module, path)
     card = _make_card(
-        recipe, info, spec, num_classes, path, sha256, size, report, data, indices, data_digest
+        recipe, info, spec, num_classes, path, sha256, size, report, data, indices, data_digest, poisoning
     )
     _write_atomically(_card_path(path), json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
     if store is not None:
@@ -304,6 +363,7 @@ def _make_card(
     data: Any,
     positions: np.ndarray,
     data_digest: str,
+    poisoning: dict[str, Any] | None = None,
 ) -> ModelCard:
     from securitynet import __version__
 
@@ -357,6 +417,7 @@ def _make_card(
                 "data_source": getattr(data, "source", None),
                 "training_report": {k: v for k, v in report.to_dict().items() if k != "history"},
                 "training_history": _thin(report.history, 50),
+                **({"poisoning": _jsonable(poisoning)} if poisoning is not None else {}),
                 "software": {
                     "securitynet": __version__,
                     "trainer_version": TRAINER_VERSION,
@@ -369,6 +430,19 @@ def _make_card(
     except ValueError as exc:
         raise TrainingError(f"{recipe.card_id}: the self-trained card is invalid: {exc}") from None
     return card
+
+
+def save_card(card: ModelCard) -> Path:
+    """Rewrite the card file of a self-trained model, e.g. after adding facts measured on the trained model.
+
+    The card must describe the weight file beside it (same sha256), so a card on disk never claims other weights.
+    """
+    path = weight_path(recipe_from_card(card))
+    if not path.is_file() or card.weights.sha256 != sha256_file(path):
+        raise CardError(f"model card {card.id} does not describe the weight file {path}; train it first")
+    card_file = _card_path(path)
+    _write_atomically(card_file, json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
+    return card_file
 
 
 def _thin(history: list[dict[str, float]], keep: int) -> list[dict[str, float]]:
