@@ -108,7 +108,7 @@ def populate(store: Store, artifacts: Path) -> None:
     store.record_jobs(jobs)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def populate_store() -> Callable[[Store, Path], None]:
     return populate
 

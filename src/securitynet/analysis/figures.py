@@ -46,7 +46,7 @@ class FigureSpec:
 def _grid(n: int, *, width: float = 4.2, height: float = 3.4, max_cols: int = 3) -> tuple[Figure, list]:
     cols = min(max_cols, max(1, n))
     rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(width * cols, height * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(max(width * cols, 7.0), height * rows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -81,7 +81,7 @@ def _origin_suffix(origin: str) -> str:
 
 
 def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(lambda a: attack_kind(a) == "stealing") & (agg.metric == "accuracy")]
+    frame = agg[agg.attack.map(attack_kind).eq("stealing") & (agg.metric == "accuracy")]
     frame = frame.merge(cov[["model_id", "dataset", "test_accuracy"]], on="model_id").dropna(
         subset=["value", "test_accuracy"])
     if frame.empty:
@@ -109,7 +109,7 @@ def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
 
 
 def membership_auc_vs_overfit_gap(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(lambda a: attack_kind(a) == "membership") & (agg.metric == "auc")]
+    frame = agg[agg.attack.map(attack_kind).eq("membership") & (agg.metric == "auc")]
     frame = frame.merge(cov[["model_id", "dataset", "overfit_gap"]], on="model_id").dropna(
         subset=["value", "overfit_gap"])
     if frame.empty:
@@ -136,7 +136,7 @@ def membership_auc_vs_overfit_gap(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn
 
 
 def attacks_per_dataset(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(lambda a: attack_kind(a) in ("membership", "stealing", "backdoor"))]
+    frame = agg[agg.attack.map(attack_kind).isin(("membership", "stealing", "backdoor"))]
     frame = frame.merge(cov[["model_id", "dataset"]], on="model_id").dropna(subset=["value"])
     if frame.empty:
         return Drawn(None, "no attack results stored")
@@ -225,7 +225,7 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
 
 
 def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[(agg.origin == MEASURED) & agg.attack.map(lambda a: attack_kind(a) == "backdoor")]
+    frame = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
     frame = frame.merge(cov[["model_id", "backdoored"]], on="model_id").dropna(subset=["value"])
     frame = frame[frame.backdoored.notna()]
     panels = []
@@ -303,3 +303,10 @@ def to_bytes(figure: Figure, fmt: str) -> bytes:
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     figure.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
     return buffer.getvalue()
+
+
+def png_and_svg(figure: Figure) -> tuple[bytes, bytes]:
+    """Both files of one figure; the layout is solved once (for the PNG) and kept for the SVG."""
+    png = to_bytes(figure, "png")
+    figure.set_layout_engine("none")  # positions stay as the PNG's layout left them
+    return png, to_bytes(figure, "svg")

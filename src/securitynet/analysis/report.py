@@ -21,7 +21,7 @@ import pandas as pd
 
 from securitynet import __version__
 from securitynet.analysis import html as h
-from securitynet.analysis.figures import FIGURES, to_bytes
+from securitynet.analysis.figures import FIGURES, png_and_svg
 from securitynet.analysis.frames import AnalysisData, load_analysis_data
 from securitynet.analysis.per_model import aggregate, covariates, measured_annotations
 from securitynet.analysis.published import (
@@ -178,7 +178,7 @@ def _write_files(folder: Path, inputs: Inputs, tables: dict[str, pd.DataFrame], 
                                f'</h3><p class="not-drawn">Not drawn: {html.escape(report.not_drawn[spec.name])}.</p>'
                                f'</section>')
             continue
-        png, svg = to_bytes(drawn.figure, "png"), to_bytes(drawn.figure, "svg")
+        png, svg = png_and_svg(drawn.figure)
         paths = [folder / "figures" / f"{spec.name}.png", folder / "figures" / f"{spec.name}.svg"]
         paths[0].write_bytes(png)
         paths[1].write_bytes(svg)

@@ -193,7 +193,7 @@ def membership_vs_overfit_gap(agg: pd.DataFrame, covariates: pd.DataFrame, *, me
                               n_boot: int = N_BOOTSTRAP) -> pd.DataFrame:
     """The paper's central relation: membership-inference AUC against the overfit gap, per attack
     (and parameter variant and origin), over all selected models."""
-    frame = agg[(agg.metric == metric) & agg.attack.map(lambda a: attack_kind(a) == "membership")]
+    frame = agg[(agg.metric == metric) & agg.attack.map(attack_kind).eq("membership")]
     frame = frame.merge(covariates[["model_id", "overfit_gap", "overfit_gap_source"]], on="model_id", how="left")
     rows = []
     for (attack, origin, variant), part in frame.groupby(["attack", "origin", "variant"], sort=True):
@@ -257,7 +257,7 @@ def public_vs_selftrained(agg: pd.DataFrame, covariates: pd.DataFrame, *, n_boot
 def backdoor_detection(agg: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFrame:
     """Model-level AUROC of every backdoor detector's per-model scores, recomputed over the selected models
     whose ground truth (clean or backdoored) is known. Higher scores are taken to mean "backdoored"."""
-    values = agg[(agg.origin == MEASURED) & agg.attack.map(lambda a: attack_kind(a) == "backdoor")]
+    values = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
     values = values.merge(covariates[["model_id", "backdoored"]], on="model_id")
     values = values[values.backdoored.notna() & values.value.notna()]
     rows = []

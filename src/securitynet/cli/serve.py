@@ -26,4 +26,4 @@ def register(app: typer.Typer) -> None:
         store = get_store()
         console.print(f"serving a read-only snapshot of {store.url.split('@')[-1]} on http://{host}:{port}/ "
                       "(Ctrl+C to stop)", highlight=False, soft_wrap=True)
-        raise typer.Exit(run(store, host=host, port=port, report_dir=report, folder=folder))
+        run(store, host=host, port=port, report_dir=report, folder=folder)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from securitynet import config
 from securitynet.errors import SecurityNetError
@@ -60,17 +61,17 @@ def datasette_command(snapshot: Path, metadata: Path, *, host: str, port: int,
 
 
 def serve(store: Any, *, host: str = "127.0.0.1", port: int = 8001, report_dir: str | Path | None = None,
-          folder: str | Path | None = None) -> int:
-    """Snapshot the store and run Datasette on it until interrupted; returns Datasette's exit status."""
+          folder: str | Path | None = None) -> NoReturn:
+    """Snapshot the store, then become Datasette serving it (the process is replaced: stopping it stops
+    Datasette, and no server outlives its command)."""
     import importlib.util
-    import subprocess
 
     if importlib.util.find_spec("datasette") is None:
         raise ServeError("Datasette is not installed: pip install datasette")
     report = resolve_report_dir(report_dir)
     snapshot, metadata = prepare(store, folder=folder, report_dir=report)
     command = datasette_command(snapshot, metadata, host=host, port=port, report_dir=report)
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    store.engine.dispose()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
