@@ -52,6 +52,9 @@ def database_url(explicit: str | None = None) -> str:
         return f"sqlite:///{home_dir() / 'securitynet.sqlite'}"
     if "://" not in value:
         value = f"sqlite:///{Path(value).expanduser().resolve()}"
+    for scheme in ("postgresql://", "postgres://"):  # a plain PostgreSQL URL: psycopg 3, the driver installed
+        if value.startswith(scheme):
+            value = "postgresql+psycopg://" + value.removeprefix(scheme)
     if value.startswith("sqlite:///") and value != "sqlite:///:memory:":
         Path(value.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return value
