@@ -26,17 +26,31 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     if results.empty:
         return pd.DataFrame(columns=[*GROUP_KEYS, "params", "value", "std", "n_seeds", "seeds", "missing_reason",
                                      "weight_hash", "attack_version"])
-    grouped = results.groupby(GROUP_KEYS, sort=True, dropna=False)
-    frame = grouped.agg(
-        params=("params", "first"),
-        value=("value", "mean"),
-        std=("value", "std"),
-        n_seeds=("value", "count"),
-        seeds=("seed", lambda s: ",".join(str(v) for v in sorted(s.dropna().astype(int)))),
-        missing_reason=("missing_reason", lambda s: "; ".join(sorted({str(v) for v in s.dropna()})) or None),
-        weight_hash=("weight_hash", lambda s: ",".join(sorted({str(v) for v in s.dropna()})) or None),
-        attack_version=("attack_version", "first"),
-    ).reset_index()
+    sizes = results.groupby(GROUP_KEYS, sort=False, dropna=False).model_id.transform("size")
+    single = results[sizes == 1]
+    # Most groups hold one seed: take them as they are (fast), aggregate only the others.
+    parts = [pd.DataFrame({
+        **{key: single[key] for key in GROUP_KEYS},
+        "params": single.params, "value": single.value, "std": np.nan,
+        "n_seeds": single.value.notna().astype(int),
+        "seeds": single.seed.map(lambda v: "" if pd.isna(v) else str(int(v))),
+        "missing_reason": single.missing_reason.where(single.missing_reason.notna(), None),
+        "weight_hash": single.weight_hash.where(single.weight_hash.notna(), None),
+        "attack_version": single.attack_version,
+    })]
+    several = results[sizes > 1]
+    if not several.empty:
+        parts.append(several.groupby(GROUP_KEYS, sort=False, dropna=False).agg(
+            params=("params", "first"),
+            value=("value", "mean"),
+            std=("value", "std"),
+            n_seeds=("value", "count"),
+            seeds=("seed", lambda s: ",".join(str(v) for v in sorted(s.dropna().astype(int)))),
+            missing_reason=("missing_reason", lambda s: "; ".join(sorted({str(v) for v in s.dropna()})) or None),
+            weight_hash=("weight_hash", lambda s: ",".join(sorted({str(v) for v in s.dropna()})) or None),
+            attack_version=("attack_version", "first"),
+        ).reset_index())
+    frame = pd.concat(parts, ignore_index=True).sort_values(GROUP_KEYS, kind="stable").reset_index(drop=True)
     frame.loc[frame.n_seeds == 0, "value"] = np.nan
     frame.loc[frame.value.notna(), "missing_reason"] = None
     return frame
