@@ -132,3 +132,12 @@ def test_distributions_count_missing_separately(frames) -> None:
     by_family = table[(table.grouping == "family") & (table.attack == "mia.loss")]
     assert set(by_family.group) == {"mlp", "cnn"}
     assert isinstance(table, pd.DataFrame)
+
+
+def test_bootstrap_ranks_equal_scipy_rankdata_with_ties() -> None:
+    from securitynet.analysis.stats import _bootstrap_ranks
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 6, size=30).astype(float)  # many ties
+    index = rng.integers(0, 30, size=(50, 30))
+    assert np.allclose(_bootstrap_ranks(values, index), sps.rankdata(values[index], axis=1))

@@ -10,6 +10,7 @@ columns fix nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ def counterpart(models: pd.DataFrame) -> dict[str, str]:
             for row in models.itertuples(index=False) if row.source == "published"}
 
 
+@functools.lru_cache(maxsize=4096)
 def _column_for(attack: str, params: str, metric: str) -> str | None:
     for column, spec in PUBLISHED_COLUMNS.items():
         if spec.attack == attack and spec.metric == metric and params_match(spec.params, params) \
@@ -63,13 +65,14 @@ class MeasuredIndex:
 
     def __init__(self, agg: pd.DataFrame) -> None:
         frame = agg[(agg.origin == MEASURED) & agg.value.notna()]
-        self._groups = {key: part for key, part in frame.groupby(["model_id", "attack", "metric"], sort=True)}
+        self._groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for rec in frame.to_dict("records"):
+            rec["params_dict"] = json.loads(rec["params"])
+            self._groups.setdefault((rec["model_id"], rec["attack"], rec["metric"]), []).append(rec)
 
-    def candidates(self, model_id: str, attack: str, metric: str, fixed: Mapping[str, Any]) -> pd.DataFrame:
-        part = self._groups.get((model_id, attack, metric))
-        if part is None:
-            return pd.DataFrame(columns=["value", "variant", "params_hash", "seeds", "n_seeds"])
-        return part[part.params.map(lambda p: params_match(fixed, p))]
+    def candidates(self, model_id: str, attack: str, metric: str, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [rec for rec in self._groups.get((model_id, attack, metric), [])
+                if params_match(fixed, rec["params_dict"])]
 
 
 def published_vs_measured(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame:
@@ -90,20 +93,21 @@ def published_vs_measured(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame
         base = {"published_model": published_model, "measured_model": measured_model, "dataset": dataset,
                 "attack": attack, "metric": metric, "published_column": column, "published": value,
                 "published_origin": origin}
-        if found.empty:
+        if not found:
             rows.append({**base, "measured": np.nan, "difference": np.nan, "measured_variant": None,
                          "measured_params_hash": None, "measured_seeds": None})
-        for m in found.itertuples(index=False):
-            rows.append({**base, "measured": m.value, "difference": m.value - value, "measured_variant": m.variant,
-                         "measured_params_hash": m.params_hash, "measured_seeds": m.seeds})
+        for m in found:
+            rows.append({**base, "measured": m["value"], "difference": m["value"] - value,
+                         "measured_variant": m["variant"], "measured_params_hash": m["params_hash"],
+                         "measured_seeds": m["seeds"]})
 
-    models = data.models.set_index("id")
+    dataset_of = dict(zip(data.models.id, data.models.dataset, strict=True))
     published = agg[(agg.origin != MEASURED) & agg.value.notna()]
-    for rec in published.itertuples(index=False):
-        column = _column_for(rec.attack, rec.params, rec.metric)
-        fixed = dict(PUBLISHED_COLUMNS[column].params) if column else json.loads(rec.params)
-        dataset = models.at[rec.model_id, "dataset"] if rec.model_id in models.index else None
-        add(rec.model_id, dataset, rec.attack, rec.metric, column or rec.metric, rec.value, fixed, rec.origin)
+    for rec in published.to_dict("records"):
+        column = _column_for(rec["attack"], rec["params"], rec["metric"])
+        fixed = dict(PUBLISHED_COLUMNS[column].params) if column else json.loads(rec["params"])
+        add(rec["model_id"], dataset_of.get(rec["model_id"]), rec["attack"], rec["metric"], column or rec["metric"],
+            rec["value"], fixed, rec["origin"])
     for model in data.models.itertuples(index=False):
         for column, metric in ANNOTATION_COLUMN_METRIC.items():
             value = getattr(model, f"published_{metric}")
@@ -146,9 +150,9 @@ def _measured_column_values(index: MeasuredIndex, model_id: str) -> dict[str, fl
     values: dict[str, float] = {}
     for column, spec in PUBLISHED_COLUMNS.items():
         found = index.candidates(model_id, spec.attack, spec.metric, spec.params)
-        if not found.empty:
-            best = found.sort_values(["n_seeds", "params_hash"], ascending=[False, True], kind="stable").iloc[0]
-            values[column] = float(best.value)
+        if found:
+            best = min(found, key=lambda rec: (-rec["n_seeds"], rec["params_hash"]))
+            values[column] = float(best["value"])
     return values
 
 
@@ -214,10 +218,10 @@ def _published_column_values(frame: pd.DataFrame | None) -> dict[str, float]:
     values: dict[str, float] = {}
     if frame is None:
         return values
-    for rec in frame.itertuples(index=False):
-        column = _column_for(rec.attack, rec.params, rec.metric)
+    for rec in frame.to_dict("records"):
+        column = _column_for(rec["attack"], rec["params"], rec["metric"])
         if column:
-            values[column] = float(rec.value)
+            values[column] = float(rec["value"])
     return values
 
 

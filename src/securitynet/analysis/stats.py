@@ -59,6 +59,18 @@ def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (xc * yc).sum(axis=1) / denom, np.nan)
 
 
+def _bootstrap_ranks(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) within each resample ``values[index[b]]``, without sorting
+    every resample: count how often each distinct value was drawn and accumulate."""
+    distinct, codes_of = np.unique(values, return_inverse=True)
+    codes = codes_of[index]
+    n_boot, width = codes.shape[0], len(distinct)
+    flat = (codes + np.arange(n_boot)[:, None] * width).ravel()
+    counts = np.bincount(flat, minlength=n_boot * width).reshape(n_boot, width).astype(float)
+    average = np.cumsum(counts, axis=1) - (counts - 1) / 2
+    return np.take_along_axis(average, codes, axis=1)
+
+
 def correlate(x: Sequence[float], y: Sequence[float], *, n_boot: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED,
               confidence: float = CONFIDENCE) -> Correlation:
     """Pearson and Spearman correlation of paired values (pairs with a NaN dropped), with p-values and
@@ -78,7 +90,7 @@ def correlate(x: Sequence[float], y: Sequence[float], *, n_boot: int = N_BOOTSTR
     index = rng.integers(0, n, size=(n_boot, n))
     bx, by = x[index], y[index]
     boot_pearson = _row_pearson(bx, by)
-    boot_spearman = _row_pearson(sps.rankdata(bx, axis=1), sps.rankdata(by, axis=1))
+    boot_spearman = _row_pearson(_bootstrap_ranks(x, index), _bootstrap_ranks(y, index))
     tail = (1 - confidence) / 2 * 100
 
     def interval(values: np.ndarray) -> tuple[float, float]:
