@@ -1,0 +1,115 @@
+"""Surrogate models of a stealing attack: the target's own architecture, a WideResNet, or a small CNN.
+
+All are built untrained, with initial weights fixed by a seed, and take the target's input spec (the
+attacker feeds them the same images it sends to the target). A surrogate always outputs logits: a target
+architecture that ends in a softmax (the card says ``output_kind: probabilities``) is wrapped so that its
+output is the log of those probabilities, which are valid logits and train with the same losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from securitynet.attacks.base import AttackError
+from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.zoo.target import images_to_tensor
+
+SurrogateKind = Literal["target-arch", "wrn", "small-cnn"]
+SURROGATE_KINDS: tuple[str, ...] = ("target-arch", "wrn", "small-cnn")
+
+# The small CNN is LeNet-5 shaped (two 5x5 convolutions with pooling, then 120-84 fully connected; `lenet`
+# in zoo/archs/small.py): it keeps the spatial layout up to the classifier, which is what lets it copy a
+# digit or sign classifier from a few thousand answers in a few epochs on a CPU (the global-pooled
+# `small_cnn` needs several times the steps for the same agreement).
+SMALL_CNN_ARCH = "lenet"
+WRN_ARCH = "wrn"
+
+
+@dataclass(frozen=True)
+class SurrogateSpec:
+    """What a surrogate is: architecture id, its arguments, and whether its output needs a log."""
+
+    kind: str
+    architecture: str
+    arch_kwargs: dict[str, Any]
+    output_kind: str = "logits"
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "architecture": self.architecture, "arch_kwargs": self.arch_kwargs,
+                "output_kind": self.output_kind}
+
+
+def surrogate_spec(kind: str, card: ModelCard, *, wrn_depth: int = 16, wrn_widen_factor: int = 4) -> SurrogateSpec:
+    """The architecture a surrogate of ``kind`` has for this target (its input size and channels)."""
+    if card.input is None:
+        raise AttackError(f"model {card.id} has no input spec: no surrogate can be built for it")
+    if kind == "target-arch":
+        if not card.architecture:
+            raise AttackError(f"the card of {card.id} names no architecture: use surrogate=wrn or small-cnn")
+        return SurrogateSpec(kind, card.architecture, dict(card.arch_kwargs), card.output_kind)
+    if kind not in SURROGATE_KINDS:
+        raise AttackError(f"unknown surrogate {kind!r}; choose one of {', '.join(SURROGATE_KINDS)}")
+    if len(card.input.size) != 2:
+        raise AttackError(f"surrogate {kind} is a 2-D network; {card.id} takes volumes (use surrogate=target-arch)")
+    common = {"in_channels": card.input.channels, "input_size": list(card.input.size)}
+    if kind == "wrn":
+        return SurrogateSpec(kind, WRN_ARCH, {**common, "depth": wrn_depth, "widen_factor": wrn_widen_factor})
+    return SurrogateSpec(kind, SMALL_CNN_ARCH, common)
+
+
+class LogOfProbabilities(nn.Module):
+    """Logits from a module that outputs probabilities (or log-probabilities): log p is a valid logit vector."""
+
+    def __init__(self, module: nn.Module, output_kind: str) -> None:
+        super().__init__()
+        self.module = module
+        self.output_kind = output_kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x)
+        if self.output_kind == "log_probabilities":
+            return out
+        return torch.log(out.clamp_min(1e-12))
+
+
+def build_surrogate(spec: SurrogateSpec, num_classes: int, *, seed: int, trainer: Any) -> nn.Module:
+    """An untrained surrogate whose initial weights depend only on ``seed``; ``trainer`` is `zoo.train`."""
+    module = trainer.init_module(spec.architecture, num_classes, seed=seed, arch_kwargs=spec.arch_kwargs)
+    if spec.output_kind != "logits":
+        module = LogOfProbabilities(module, spec.output_kind)
+    return module
+
+
+@torch.inference_mode()
+def predict_labels(
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 512
+) -> np.ndarray:
+    """Top-1 labels of a trained surrogate on uint8 images (natural layout), batched, without gradients."""
+    module.eval().to(device)
+    labels = []
+    for start in range(0, len(images), batch_size):
+        x = images_to_tensor(images[start : start + batch_size], spec).to(device)
+        labels.append(module(x).argmax(dim=1).cpu())
+    if not labels:
+        return np.zeros(0, dtype=np.int64)
+    return torch.cat(labels).numpy().astype(np.int64)
+
+
+@torch.inference_mode()
+def predict_proba(
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 512
+) -> np.ndarray:
+    """Softmax outputs of a surrogate (for Knockoff's loss reward)."""
+    was_training = module.training
+    module.eval().to(device)
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        x = images_to_tensor(images[start : start + batch_size], spec).to(device)
+        chunks.append(torch.softmax(module(x).float(), dim=1).cpu())
+    module.train(was_training)
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)

@@ -1,0 +1,104 @@
+"""stealing.knockoff end to end on a small digits target (seconds), outside and inside the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from securitynet.attacks import AccessError, get_attack
+from securitynet.attacks.stealing import stealing_quickstart_attacks
+from securitynet.catalog.card import InputSpec
+from securitynet.catalog.sources.published import PUBLISHED_COLUMNS
+
+from .conftest import digits_card
+
+FAST = {"budget": 400, "curve": [0.25, 1.0], "epochs": 10, "min_steps": 100}
+
+
+def test_stealing_a_digits_model_reports_metrics_curve_and_indices(digits_target, run_knockoff) -> None:
+    result, ctx, view = run_knockoff(digits_target, FAST)
+    m = result.metrics
+    assert m["queries"] == 400
+    assert m["agreement"] > 0.85 and m["accuracy"] > 0.8
+    assert m["agreement_at_400"] == m["agreement"] and m["accuracy_at_400"] == m["accuracy"]
+    assert m["agreement_at_100"] < m["agreement"]
+    assert 0.85 < m["target_accuracy"] <= 1
+    # The target answered the queries and labelled the evaluation images, nothing else.
+    assert view.queries == 400 + 899
+
+    curve = json.loads(Path(result.artifacts["budget_curve"]["path"]).read_text())
+    assert [p["queries"] for p in curve["points"]] == [100, 400]
+    assert curve["points"][-1]["agreement"] == m["agreement"]
+    assert curve["points"][0]["train_steps"] == 100  # min_steps for the small budget
+    saved = np.load(result.artifacts["queries"]["path"])
+    queried, evaluated = saved["query_indices"], saved["evaluation_indices"]
+    assert len(queried) == 400 == len(np.unique(queried)) and len(evaluated) == 899
+    assert ctx.notes["query_set"]["query_split"] == "train" and ctx.notes["evaluation_set"]["split"] == "test"
+    assert ctx.notes["query_set"]["indices"] == queried.tolist()
+
+
+def test_posterior_and_label_runs_query_the_same_images(digits_target, run_knockoff) -> None:
+    _, p_ctx, _ = run_knockoff(digits_target, {**FAST, "curve": [1.0]}, key="p")
+    _, l_ctx, _ = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]}, key="l")
+    assert p_ctx.notes["query_set"]["indices"] == l_ctx.notes["query_set"]["indices"]
+    other_seed, o_ctx, _ = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]}, seed=1, key="o")
+    assert o_ctx.notes["query_set"]["indices"] != l_ctx.notes["query_set"]["indices"]
+
+
+def test_label_answers_need_only_label_access(digits_target, run_knockoff) -> None:
+    result, _, view = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]}, access="label")
+    assert result.metrics["agreement"] > 0.8
+    with pytest.raises(AccessError):
+        run_knockoff(digits_target, {**FAST, "curve": [1.0]}, access="label", key="denied")
+
+
+def test_a_budget_above_the_pool_queries_every_image_once(digits_target, run_knockoff) -> None:
+    result, ctx, _ = run_knockoff(digits_target, {**FAST, "budget": 5000, "curve": [1.0], "epochs": 2})
+    assert result.metrics["queries"] == 898
+    assert "only 898 images" in ctx.notes["query_set"]["budget_capped"]
+
+
+def test_adaptive_sampling_spends_the_budget_and_records_its_policy(digits_target, run_knockoff) -> None:
+    params = {**FAST, "sampling": "adaptive", "adaptive_round": 100, "adaptive_steps": 5, "curve": [1.0]}
+    result, ctx, view = run_knockoff(digits_target, params)
+    assert result.metrics["queries"] == 400 and result.metrics["agreement"] > 0.5  # far above chance (0.1)
+    assert view.queries == 400 + 899
+    policy = np.load(result.artifacts["adaptive_policy"]["path"])
+    assert policy["policy"].shape == (4, 10)  # four rounds over the ten digit classes
+    assert np.allclose(policy["policy"].sum(axis=1), 1)
+    assert len(set(ctx.notes["query_set"]["indices"])) == 400
+
+
+def test_applicable_says_why_a_model_is_skipped() -> None:
+    attack = get_attack("stealing.knockoff")
+    assert attack(FAST).applicable(digits_card()) is None
+    assert "names no architecture" in attack(FAST).applicable(digits_card(architecture=None))
+    assert "input spec" in attack(FAST).applicable(digits_card(input=None))
+    volume = digits_card(input=InputSpec(channels=1, size=(28, 28, 28)))
+    assert "volumes" in attack({"surrogate": "wrn"}).applicable(volume)
+    assert "multi-label" in attack(FAST).applicable(digits_card(dataset="chestmnist", num_classes=14))
+    ood = attack({"query_set": "out-of-distribution"})
+    assert "set query_dataset" in ood.applicable(digits_card(dataset="breastmnist", num_classes=2))
+
+
+def test_published_columns_name_parameters_this_attack_takes() -> None:
+    attack = get_attack("stealing.knockoff")
+    stealing = {c: s for c, s in PUBLISHED_COLUMNS.items() if s.attack == attack.name}
+    assert len(stealing) == 6
+    for spec in stealing.values():
+        params = attack(dict(spec.params)).params_dict()
+        assert all(params[k] == v for k, v in spec.params.items())
+        assert spec.metric in ("accuracy", "agreement")
+
+
+def test_quickstart_pairs_are_valid_in_and_out_of_distribution_runs() -> None:
+    pairs = stealing_quickstart_attacks()
+    kinds = set()
+    for name, params in pairs:
+        parsed = get_attack(name)(params).params_dict()
+        kinds.add(parsed["query_set"])
+        assert parsed["budget"] <= 1000
+    assert kinds == {"in-distribution", "out-of-distribution"}
