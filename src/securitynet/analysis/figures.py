@@ -8,6 +8,7 @@ are filled markers, published ones hollow, so the two are never confused.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ matplotlib.use("Agg")  # before anything imports pyplot: reports are written on 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from securitynet.analysis.frames import MEASURED  # noqa: E402
 from securitynet.analysis.per_model import attack_kind, headline_metric, series_label  # noqa: E402
@@ -209,7 +211,7 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
                 continue
             floor = min(floor, float(fpr[keep].min()))
             ax.plot(fpr[keep], tpr[keep], lw=1.0, color=matplotlib.colormaps["tab20"].colors[i % 20],
-                    label=row.model_id.split("/", 1)[-1][:32], drawstyle="steps-post")
+                    label=row.model_id.split("/", 1)[-1][:32])
         floor = min(floor, 1e-3)
         ax.plot([floor, 1], [floor, 1], color="grey", lw=0.8, ls="--", label="chance")
         ax.set_xscale("log")
@@ -224,6 +226,11 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
     return Drawn(fig, note)
 
 
+# Per-model detector outputs worth a distribution (a suspected target label or a 0/1 flag is not one).
+_SCORE_METRIC = re.compile(r"score|anomaly|index|entropy|norm|probability")
+_NOT_A_SCORE = re.compile(r"label|flag|auroc|auc|rate")
+
+
 def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
     frame = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
     frame = frame.merge(cov[["model_id", "backdoored"]], on="model_id").dropna(subset=["value"])
@@ -233,6 +240,8 @@ def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
         truth = part.backdoored.astype(bool)
         if truth.any() and (~truth).any():
             panels.append(((attack, variant, metric), part))
+    scores = [p for p in panels if _SCORE_METRIC.search(p[0][2]) and not _NOT_A_SCORE.search(p[0][2])]
+    panels = scores or [p for p in panels if not _NOT_A_SCORE.search(p[0][2])]
     if not panels:
         return Drawn(None, "no backdoor detector scores stored for both clean and backdoored models")
     panels = panels[:MAX_PANELS]
@@ -246,6 +255,7 @@ def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
         ax.set_title(f"{series_label(attack, variant)}: {metric}", fontsize=9)
         ax.set_xlabel(metric)
         ax.set_ylabel("models")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.suptitle("Backdoor detection scores: clean against backdoored models")
     return Drawn(fig)
