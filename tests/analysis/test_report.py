@@ -102,7 +102,12 @@ def test_destination_that_is_a_file_is_refused(results_store, tmp_path) -> None:
 
 def test_empty_store_gets_a_report_that_says_why(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    path = write_quickstart_report(store, tmp_path / "quickstart")  # the hook `make run` ends with
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    path = write_quickstart_report(store, tmp_path / "quickstart", console=console)  # the hook `make run` ends with
+    printed = console.export_text()
+    assert f"report: {path}" in printed and "securitynet serve --report" in printed
     assert path == (tmp_path / "quickstart" / "report.html").resolve()
     page = path.read_text()
     assert page.count("Not drawn:") == 6 and '<img class="figure"' not in page

@@ -295,6 +295,17 @@ def _relocated(report: Report, staging: Path, out_dir: Path) -> Report:
     return report
 
 
-def write_quickstart_report(store: Any, out_dir: str | Path) -> Path:
-    """The quickstart's last step: write the report of every stored result and return the HTML file."""
-    return write_report(store, out_dir).html
+def write_quickstart_report(store: Any, out_dir: str | Path, *, console: Any = None) -> Path:
+    """The quickstart's last step: write the report of every stored result, print the membership finding,
+    where the report is and how to browse the database; returns the HTML file."""
+    from rich.console import Console
+
+    report = write_report(store, out_dir)
+    console = console or Console()
+    for line in report.membership_gap_lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"report: {report.html}  (figures, CSV tables and {MARKDOWN_FILE} beside it)", highlight=False,
+                  soft_wrap=True)
+    console.print(f"browse the database: securitynet serve --report {report.out_dir}  (then open "
+                  "http://127.0.0.1:8001/)", highlight=False, soft_wrap=True)
+    return report.html
