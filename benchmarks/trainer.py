@@ -4,8 +4,9 @@ Trains ``--models`` reference models (default 16, as a small LiRA run would), ea
 digits training split with the same recipe, once with `securitynet.zoo.train.train_classifier` and once
 with the usual baseline: a `Dataset` that preprocesses one image per `__getitem__`, a shuffling
 `DataLoader`, and torch's default thread count. Both see the same images, epochs, batch size, optimizer
-and learning rate. Prints per-model and total wall time, the accuracies (so speed is not bought with
-quality) and the ratio baseline / ours.
+and learning rate. Prints per-model and total wall time, process CPU time, the accuracies (so speed is not bought with
+quality) and the ratio baseline / ours. On a machine shared with other work, compare the CPU times: a
+multi-threaded baseline spin-waits there and its wall time explodes.
 
     .venv/bin/python benchmarks/trainer.py [--models 16] [--arch mlp] [--epochs 30]
 """
@@ -71,9 +72,8 @@ def main() -> None:
           f"batch {BASE_RECIPE.batch_size}, torch threads {torch.get_num_threads()}")
 
     timings: dict[str, float] = {}
-    accuracies: dict[str, list[float]] = {}
     for name in ("ours", "baseline"):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         accs = []
         for seed, half in enumerate(halves):
             module = init_module(args.arch, 10, seed=seed, arch_kwargs=kwargs)
@@ -85,9 +85,10 @@ def main() -> None:
                 baseline_train(module, images, labels, args.epochs, seed)
             accs.append(accuracy(module, test.images, test.labels))
         timings[name] = time.perf_counter() - start
-        accuracies[name] = accs
-        print(f"{name:9s} total {timings[name]:7.2f} s   per model {timings[name] / args.models:6.3f} s   "
-              f"test accuracy mean {np.mean(accs):.4f} (min {np.min(accs):.4f})")
+        cpu = time.process_time() - cpu_start
+        per_model = timings[name] / args.models
+        print(f"{name:9s} total {timings[name]:7.2f} s (CPU {cpu:7.2f} s)   per model {per_model:6.3f} s   "
+              f"test accuracy mean {np.mean(accs):.4f} (min {np.min(accs):.4f})", flush=True)
     print(f"speed-up baseline/ours: {timings['baseline'] / timings['ours']:.2f}x")
 
 
