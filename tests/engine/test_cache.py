@@ -103,22 +103,66 @@ def test_split_key_names_dataset_split_and_content(images) -> None:
     assert key.fingerprint != split_key(images).fingerprint
 
 
-def test_batch_size_halves_on_out_of_memory(images, monkeypatch) -> None:
+def test_batch_size_halves_on_out_of_memory(images) -> None:
     target, _ = _target()
-    real = target.predict_proba
+    module = target.module
+    real_forward = module.forward
     sizes: list[int] = []
 
-    def flaky(batch, batch_size=None):
-        sizes.append(len(batch))
-        if len(batch) > 70:
+    def flaky(x):
+        sizes.append(len(x))
+        if len(x) > 70:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(batch, batch_size)
+        return real_forward(x)
 
-    monkeypatch.setattr(target, "predict_proba", flaky)
+    module.forward = flaky
     predictor = BatchedPredictor(target, batch_size=256)
     probs = predictor(images)
     assert predictor.batch_size == 64 and sizes[:3] == [256, 128, 64]
-    np.testing.assert_allclose(probs, real(images), atol=1e-6)
-    monkeypatch.setattr(target, "predict_proba", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad input")))
+    module.forward = real_forward
+    np.testing.assert_allclose(probs, target.predict_proba(images), atol=1e-6)
+
+    def broken(x):
+        raise ValueError("bad input")
+
+    module.forward = broken
     with pytest.raises(ValueError, match="bad input"):  # any other error is not retried
         BatchedPredictor(target, batch_size=8)(images)
+
+
+class _ViewNet(torch.nn.Module):
+    """A colour CNN that flattens with .view: it cannot take channels-last activations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).view(len(x), -1))
+
+
+@pytest.mark.parametrize("module_cls", [_ViewNet, None])
+def test_channels_last_is_used_when_the_model_takes_it(module_cls) -> None:
+    torch.manual_seed(0)
+    if module_cls is None:  # flattens with reshape: channels-last works
+        module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 5))
+    else:
+        module = module_cls()
+    card = ModelCard(id="cache/colour", name="colour", source="file", dataset="gtsrb", num_classes=5,
+                     input=InputSpec(channels=3, size=(8, 8), mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2)))
+    target = TargetModel(card=card, module=module, weight_hash="sha256:x", device=torch.device("cpu"))
+    images = np.random.default_rng(1).integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
+    predictor = BatchedPredictor(target, batch_size=16)
+    np.testing.assert_allclose(predictor(images), target.predict_proba(images), atol=1e-5)
+    assert predictor.channels_last is (module_cls is None)
+    assert predictor.forward_batches == 4
+
+
+def test_wrong_output_shape_is_refused(images) -> None:
+    from securitynet.errors import ShapeError
+
+    target, _ = _target()
+    target.card.num_classes = 12
+    with pytest.raises(ShapeError, match="cache/tiny returned outputs of shape \\(300, 10\\).*12 classes"):
+        PosteriorCache(disk=False).get(target, images)

@@ -137,8 +137,9 @@ class PosteriorCache:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_used = 0
         self._unhashed_tokens: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
-        # The batch size that fitted, per model: found once, reused by later splits of the same model.
-        self._batch_sizes: dict[str, int] = {}
+        # Per model, the batch size that fitted and whether channels-last input worked: found once,
+        # reused by later splits of the same model.
+        self._predictor_state: dict[str, tuple[int | None, bool | None]] = {}
         self.stats = CacheStats()
 
     # --- keys -----------------------------------------------------------------------------------
@@ -175,9 +176,9 @@ class PosteriorCache:
             self.stats.disk_hits += 1
         else:
             self.stats.misses += 1
-            predictor = BatchedPredictor(target, self._batch_sizes.get(model_key))
+            predictor = BatchedPredictor(target, *self._predictor_state.get(model_key, (None, None)))
             probs = predictor(_images(split))
-            self._batch_sizes[model_key] = predictor.batch_size
+            self._predictor_state[model_key] = (predictor.batch_size, predictor.channels_last)
             self.stats.rows_computed += len(probs)
             self.stats.forward_batches += predictor.forward_batches
             if persistent and self.disk:
@@ -191,7 +192,7 @@ class PosteriorCache:
         model_key, _ = self._model_key(target)
         for key in [k for k in self._memory if k.startswith(f"{model_key}/")]:
             self._memory_used -= self._memory.pop(key).nbytes
-        self._batch_sizes.pop(model_key, None)
+        self._predictor_state.pop(model_key, None)
 
     def clear_memory(self) -> None:
         self._memory.clear()

@@ -22,6 +22,7 @@ from rich.console import Console
 import securitynet
 from securitynet.attacks.base import Attack
 from securitynet.catalog.card import ModelCard
+from securitynet.engine.cache import DEFAULT_MEMORY_BYTES
 from securitynet.engine.executors import Executor, make_executor
 from securitynet.engine.plan import Plan, build_plan
 from securitynet.engine.progress import RunProgress
@@ -76,16 +77,21 @@ def execute_plan(
     console: Console | None = None,
     command: str | None = None,
     cache_root: str | None = None,
-    disk_cache: bool = True,
+    posterior_cache: bool = True,
     artifacts_root: str | None = None,
     torch_threads: int | None = None,
 ) -> RunSummary:
-    """Run the plan's pending jobs; each record is written as soon as it arrives."""
+    """Run the plan's pending jobs; each record is written as soon as it arrives.
+
+    ``posterior_cache=False`` makes every attack compute its own posteriors (for benchmarks and for
+    checking that the cache changes nothing).
+    """
     runner = executor if isinstance(executor, Executor) else make_executor(executor, workers=workers, address=address)
     run_id = new_run_id()
     settings = RunSettings(
         run_id=run_id, software_version=securitynet.__version__, executor=runner.name, device=device,
-        pretrained=plan.pretrained, cache_root=cache_root, disk_cache=disk_cache, artifacts_root=artifacts_root,
+        pretrained=plan.pretrained, cache_root=cache_root, disk_cache=posterior_cache,
+        memory_cache_bytes=DEFAULT_MEMORY_BYTES if posterior_cache else 0, artifacts_root=artifacts_root,
         torch_threads=torch_threads,
     )
     summary = RunSummary(run_id=run_id, status="running", skipped=len(plan.done),

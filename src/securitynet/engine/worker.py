@@ -26,7 +26,7 @@ from securitynet import config
 from securitynet.attacks.base import AttackError, AttackResult
 from securitynet.attacks.registry import get_attack
 from securitynet.engine.access import queries_of, view_for
-from securitynet.engine.cache import PosteriorCache
+from securitynet.engine.cache import DEFAULT_MEMORY_BYTES, PosteriorCache
 from securitynet.engine.context import JobContext, artifacts_dir_for
 from securitynet.engine.plan import Job, ModelGroup
 from securitynet.engine.seeding import derive_seed, seed_everything
@@ -46,11 +46,12 @@ class RunSettings:
     pretrained: bool = True
     cache_root: str | None = None  # posterior cache folder; None: <cache dir>/posteriors
     disk_cache: bool = True
+    memory_cache_bytes: int = DEFAULT_MEMORY_BYTES
     artifacts_root: str | None = None  # None: <home>/artifacts
     torch_threads: int | None = None
 
     def make_cache(self) -> PosteriorCache:
-        return PosteriorCache(self.cache_root, disk=self.disk_cache)
+        return PosteriorCache(self.cache_root, disk=self.disk_cache, memory_bytes=self.memory_cache_bytes)
 
     def artifacts_path(self) -> Path:
         return Path(self.artifacts_root) if self.artifacts_root else config.artifacts_dir()
