@@ -73,9 +73,6 @@ class KnockoffParams(AttackParams):
     )
     wrn_depth: int = Field(16, ge=10, description="depth of the WRN surrogate (6n+4)")
     wrn_widen_factor: int = Field(4, ge=1, description="width factor of the WRN surrogate")
-    temperature: float = Field(
-        1.0, gt=0, description="posterior answers: train on p^(1/T), renormalised (T > 1 reveals the non-top classes)"
-    )
     epochs: int = Field(10, ge=1, description="passes over the answered queries")
     min_steps: int = Field(300, ge=0, description="at least this many SGD steps (small budgets in the curve)")
     batch_size: int = Field(128, ge=1)
@@ -278,7 +275,7 @@ class KnockoffAttack(Attack):
         def learn(positions: np.ndarray, answers: np.ndarray) -> None:
             recipe = base_recipe.replace(steps=params.adaptive_steps, schedule="none",
                                          seed=stable_seed(surrogate_seed, "online", len(positions)))
-            ctx.trainer.train_classifier(online, images_at(positions), **_targets(answers, params.answer, params.temperature),
+            ctx.trainer.train_classifier(online, images_at(positions), **_targets(answers, params.answer),
                                          input_spec=card.input, recipe=recipe, device=ctx.device)
 
         rng = np.random.default_rng(stable_seed(ctx.seed, "stealing-adaptive", sets.kind, sets.pool.dataset,
@@ -300,31 +297,17 @@ class KnockoffAttack(Attack):
         recipe = base_recipe.replace(steps=steps)
         module = build_surrogate(spec, int(card.num_classes), seed=seed, trainer=ctx.trainer)  # type: ignore[arg-type]
         report = ctx.trainer.train_classifier(
-            module, images, **_targets(answers, params.answer, params.temperature), input_spec=card.input, recipe=recipe,
+            module, images, **_targets(answers, params.answer), input_spec=card.input, recipe=recipe,
             device=ctx.device, description=f"surrogate on {len(images)} queries",
         )
         return module, report
 
 
-def _targets(answers: np.ndarray, answer: str, temperature: float = 1.0) -> dict[str, np.ndarray]:
-    """Training targets: the posteriors as soft labels (softened by the temperature), or the top-1 labels."""
+def _targets(answers: np.ndarray, answer: str) -> dict[str, np.ndarray]:
+    """Training targets: the posteriors as soft labels, or the top-1 labels as hard ones."""
     if answer == "posterior":
-        return {"soft_labels": soften(np.asarray(answers, dtype=np.float64), temperature).astype(np.float32)}
+        return {"soft_labels": np.asarray(answers, dtype=np.float32)}
     return {"labels": np.asarray(answers).argmax(axis=1).astype(np.int64)}
-
-
-def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """p^(1/T) renormalised: softmax(z / T) for posteriors p = softmax(z), computed from the posteriors alone.
-
-    The top-1 label is unchanged; the classes a confident target nearly rules out get visible weight, which
-    is what distillation at a temperature teaches a student (Hinton et al. 2015).
-    """
-    if temperature == 1.0:
-        return probs
-    logp = np.log(np.clip(probs, 1e-30, 1.0)) / temperature
-    logp -= logp.max(axis=1, keepdims=True)
-    out = np.exp(logp)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
