@@ -43,6 +43,7 @@ class ProbeAttack(Attack):
         member_probs = ctx.posteriors(target, sample.members)
         nonmember_probs = ctx.posteriors(target, sample.nonmembers)
         time.sleep(params.delay_s)
+        scores = ctx.save_artifact("member_posteriors", np.asarray(member_probs))
         return AttackResult(
             metrics={
                 "member_confidence": float(_true_class(member_probs, sample.members.labels).mean()),
@@ -53,6 +54,7 @@ class ProbeAttack(Attack):
                 "unmeasured": None,
             },
             missing_reasons={"unmeasured": "this probe never measures it"},
+            artifacts={"member_posteriors": scores},
             data={"probe": True},
         )
 

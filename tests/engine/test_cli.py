@@ -24,10 +24,11 @@ def test_attacks_list_shows_parameters() -> None:
     assert result.exit_code == 0, result.output
     listed = {a["name"]: a for a in json.loads(result.output)}
     assert {"mia.correctness", "test.probe"} <= set(listed)
-    correctness = listed["mia.correctness"]
-    assert correctness["access"] == "label" and correctness["version"] == "1"
-    assert {"name": "n", "type": "int", "default": 1000} == {k: correctness["params"][0][k]
-                                                            for k in ("name", "type", "default")}
+    assert listed["mia.correctness"]["access"] == "label"
+    probe = listed["test.probe"]
+    assert probe["access"] == "posterior" and probe["version"] == "1"
+    assert [(p["name"], p["type"], p["default"]) for p in probe["params"]] == [
+        ("n", "int", 40), ("delay_s", "float", 0.0), ("fail", "bool", False)]
     table = runner.invoke(app, ["attacks", "list", "mia.*"])
     assert table.exit_code == 0 and "mia.correctness" in table.output and "test.probe" not in table.output
     show = runner.invoke(app, ["attacks", "show", "test.probe"])

@@ -21,25 +21,30 @@ from securitynet.zoo.loader import load_target
 
 def test_evaluate_stores_results_with_provenance(store, tiny_cards, engine_env) -> None:
     frame = securitynet.evaluate(tiny_cards, "mia.correctness,test.probe", seeds=2, store=store,
-                                 params={"mia.correctness": {"n": 100}})
+                                 params={"test.probe": {"n": 30}})
     assert frame.attrs["failed"] == []
     jobs = store.jobs_frame()
     assert len(jobs) == 3 * 2 * 2 and set(jobs.status) == {"done"}
     assert set(frame.model_id) == {c.id for c in tiny_cards}
-    row = jobs[(jobs.attack == "mia.correctness") & (jobs.seed == 1)].iloc[0]
+    assert len(frame[frame.metric == "auc"]) == 6  # the real attack reported on every model and seed
+    row = jobs[(jobs.attack == "test.probe") & (jobs.seed == 1) & (jobs.model_id == tiny_cards[0].id)].iloc[0]
     assert row.software_version == securitynet.__version__ and row.device == "cpu" and row.run_id
-    assert row.weight_hash == tiny_cards[0].weight_hash or row.weight_hash.startswith("sha256:")
+    assert row.weight_hash == tiny_cards[0].weight_hash and row.params_json == {"n": 30, "delay_s": 0.0, "fail": False}
     data = row.data_json
     (used,) = data["data_used"]
-    assert used["kind"] == "membership" and used["n"] == 100 and used["seed"] == 1
-    assert len(used["member_indices"]) == 100 and len(set(used["member_indices"])) == 100
-    assert data["target_queries"] == 200 and data["timings"]["job_s"] > 0
-    # the ROC curve is kept as a file whose hash is recorded
+    assert used["kind"] == "membership" and used["n"] == 30 and used["seed"] == 1
+    assert used["member_split"] == "train" and used["nonmember_split"] == "test"
+    assert len(used["member_indices"]) == 30 and len(set(used["member_indices"])) == 30
+    assert data["target_queries"] == 60 and data["timings"]["job_s"] > 0 and data["attack"] == {"probe": True}
+    # an artifact is a file whose hash is recorded
     with store.engine.connect() as conn:
-        art = conn.execute(sa.select(schema.artifacts).where(schema.artifacts.c.name == "roc")).first()
+        art = conn.execute(
+            sa.select(schema.artifacts).where(schema.artifacts.c.name == "member_posteriors",
+                                              schema.artifacts.c.job_id == int(row.id))
+        ).first()
     path = Path(art.path)
     assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == art.data_json["sha256"]
-    assert set(np.load(path)) == {"fpr", "tpr", "thresholds"}
+    assert np.load(path).shape == (30, 10) and row.job_key in str(path)
     # missing stays missing, with its reason
     probe = frame[(frame.attack == "test.probe") & (frame.metric == "unmeasured")]
     assert len(probe) == 6 and probe.value.isna().all()
