@@ -3,7 +3,12 @@
 The score is 1 when the top-1 label equals the true label, else 0, so it needs only label access.
 On balanced member/non-member sets its AUC equals 0.5 + (member accuracy - non-member accuracy) / 2:
 the attack measures nothing but the generalisation gap, which makes it the reference point every
-stronger attack must beat.
+stronger attack must beat. It is also the label-only "gap attack" of Choquette-Choo et al. 2021.
+
+Its members and non-members are those of every other attack of the suite for the same seed
+(`sets.evaluation_sets`: the attacker population is kept out, and a model trained on a subset of its
+split has members from that subset only). ``accuracy_at_threshold`` is the accuracy of the decision
+"member iff correct", a rule that needs no data at all.
 """
 
 from __future__ import annotations
@@ -11,25 +16,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
-from securitynet.attacks.membership.metrics import membership_metrics, roc_points
+from securitynet.attacks.base import Attack, AttackContext, AttackResult
+from securitynet.attacks.membership.params import MembershipParams, sets_for
+from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import DatasetError
 
 
-class CorrectnessParams(AttackParams):
-    n: int = Field(1000, ge=1, description="members, and as many non-members")
-    member_split: str | None = Field(None, description="split of the members (default: the training split)")
-    nonmember_split: str | None = Field(None, description="split of the non-members (default: held-out split)")
+class CorrectnessParams(MembershipParams):
+    """The suite's evaluation-set parameters (n, splits, the attacker population kept out)."""
 
 
 @register_attack
 class CorrectnessAttack(Attack):
     name = "mia.correctness"
-    version = "1"
+    version = "2"
     access = "label"
     description = "prediction-correctness baseline: a record is a member iff the model classifies it correctly"
     Params = CorrectnessParams
@@ -47,15 +50,16 @@ class CorrectnessAttack(Attack):
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: CorrectnessParams = self.params  # type: ignore[assignment]
-        sample = ctx.membership(
-            params.n, member_split=params.member_split, nonmember_split=params.nonmember_split
-        )
-        member_correct = ctx.predictions(target, sample.members) == sample.members.labels
-        nonmember_correct = ctx.predictions(target, sample.nonmembers) == sample.nonmembers.labels
+        sets = sets_for(ctx, params)
+        member_correct = ctx.predictions(target, sets.members) == sets.members.labels
+        nonmember_correct = ctx.predictions(target, sets.nonmembers) == sets.nonmembers.labels
         scores = np.concatenate([member_correct, nonmember_correct]).astype(np.float64)
-        is_member = np.concatenate([np.ones(len(member_correct), bool), np.zeros(len(nonmember_correct), bool)])
-        metrics: dict[str, float | None] = dict(membership_metrics(scores, is_member))
-        metrics["member_accuracy"] = float(member_correct.mean())
-        metrics["nonmember_accuracy"] = float(nonmember_correct.mean())
-        roc = ctx.save_artifact("roc", roc_points(scores, is_member))
-        return AttackResult(metrics=metrics, artifacts={"roc": roc}, data={"score": "1 if top-1 label is correct"})
+        return membership_result(
+            ctx, scores, sets, decisions=scores > 0.5,
+            threshold={"source": "fixed rule: member iff correctly classified", "value": 0.5},
+            extra_metrics={
+                "member_accuracy": float(member_correct.mean()),
+                "nonmember_accuracy": float(nonmember_correct.mean()),
+            },
+            data={"score": "1 if top-1 label is correct"},
+        )

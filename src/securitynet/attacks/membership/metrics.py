@@ -7,6 +7,12 @@ Scores are "higher means member". From the ROC curve over all thresholds:
   own, reported because the published numbers use it;
 - ``tpr_at_1pct_fpr``, ``tpr_at_0.1pct_fpr``: the largest TPR among ROC points with FPR <= the bound.
   With fewer than 1/bound non-members the only such point may be FPR = 0, which is what is reported.
+- ``accuracy_at_threshold``: (TPR + TNR) / 2 at a threshold fixed *before* looking at the evaluation set
+  (chosen on shadow-model outputs or on a labelled fraction the attacker knows, see ``thresholds.py``);
+  on balanced sets it is the plain accuracy of the attacker's member/non-member decisions.
+
+The ROC curve kept as an artifact is downsampled (``downsample_roc``) so that its file stays small for
+large evaluation sets while every point that decides a low-FPR number is kept.
 """
 
 from __future__ import annotations
@@ -57,8 +63,50 @@ def membership_metrics(scores: Any, is_member: Any) -> dict[str, float]:
     return metrics
 
 
-def roc_points(scores: Any, is_member: Any) -> dict[str, np.ndarray]:
-    """The ROC curve (collinear points dropped, so the curve is unchanged) to keep as an artifact."""
+def roc_points(scores: Any, is_member: Any, max_points: int | None = 2000) -> dict[str, np.ndarray]:
+    """The ROC curve to keep as an artifact: collinear points dropped, then `downsample_roc` to ``max_points``."""
     scores, labels = _check(scores, is_member)
     fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=True)
+    if max_points is not None and len(fpr) > max_points:
+        keep = downsample_roc(fpr, tpr, max_points)
+        fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
     return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds}
+
+
+def downsample_roc(fpr: np.ndarray, tpr: np.ndarray, max_points: int) -> np.ndarray:
+    """Positions of at most about ``max_points`` ROC vertices that keep the curve's shape where it matters.
+
+    Half the budget goes to FPR values spaced evenly on a log scale from the smallest non-zero FPR to 1
+    (the low-FPR region that log-scale ROC plots and TPR@FPR numbers read), half to a linear grid (the
+    AUC region). For every grid value the vertex with the largest FPR not above it is kept, i.e. the
+    highest TPR reachable at that FPR, so ``tpr_at_fpr`` read from the kept points at a grid value is exact;
+    the first and last vertices are always kept. Only real vertices are kept, never interpolated ones.
+    """
+    if max_points < 4:
+        raise ValueError(f"max_points must be at least 4, got {max_points}")
+    fpr = np.asarray(fpr, dtype=np.float64)
+    n = len(fpr)
+    if n <= max_points:
+        return np.arange(n)
+    positive = fpr[fpr > 0]
+    smallest = positive.min() if positive.size else 1.0
+    half = max_points // 2 - 1
+    grid = np.concatenate([np.geomspace(smallest, 1.0, half), np.linspace(0.0, 1.0, half), list(FPR_BOUNDS.values())])
+    # roc_curve's FPR is non-decreasing and TPR too: the last vertex with fpr <= g has the highest TPR there.
+    last_at_or_below = np.searchsorted(fpr, grid + _FPR_SLACK, side="right") - 1
+    keep = np.unique(np.concatenate([[0, n - 1], last_at_or_below[last_at_or_below >= 0]]))
+    return keep
+
+
+def accuracy_at_threshold(is_member: Any, predicted_member: Any) -> float:
+    """(TPR + TNR) / 2 of member decisions made with a threshold chosen beforehand (``thresholds.py``)."""
+    labels = np.asarray(is_member).ravel().astype(bool)
+    decisions = np.asarray(predicted_member).ravel()
+    if decisions.shape != labels.shape:
+        raise ValueError(f"{decisions.size} member decisions for {labels.size} membership labels")
+    if labels.all() or not labels.any():
+        raise ValueError("membership metrics need both members and non-members")
+    decisions = decisions.astype(bool)
+    tpr = float(decisions[labels].mean())
+    tnr = float((~decisions[~labels]).mean())
+    return (tpr + tnr) / 2.0
