@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.report",
     "securitynet.cli.serve",
     "securitynet.cli.quickstart",
+    "securitynet.cli.zoo",
 )
 
 
