@@ -196,6 +196,10 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
     fig, axes = _grid(len(groups))
     auc = agg[agg.metric == "auc"].groupby(["model_id", "attack", "params_hash"]).value.mean()
     note = None
+    color_index: dict[str, int] = {}  # one colour per model in every panel
+    # One range for every panel, down to the smallest FPR the member/non-member set sizes allow.
+    positive = [float(np.min(f[f > 0])) for f in map(np.asarray, usable.fpr) if np.any(np.asarray(f) > 0)]
+    floor = max(min(positive, default=1e-3) / 2, 1e-6)
     for ax, ((attack, variant), group) in zip(axes, groups, strict=True):
         curves = group.drop_duplicates(["model_id", "params_hash"])  # one seed per model keeps it legible
         if len(curves) > MAX_ROC_CURVES:
@@ -203,16 +207,14 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
             ranked = curves.assign(auc=[auc.get((m, attack, h), np.nan) for m, h in
                                         zip(curves.model_id, curves.params_hash, strict=True)])
             curves = ranked.sort_values(["auc", "model_id"], ascending=[False, True]).head(MAX_ROC_CURVES)
-        floor = 1.0
-        for i, row in enumerate(curves.itertuples(index=False)):
+        for row in curves.itertuples(index=False):
+            i = color_index.setdefault(row.model_id, len(color_index))
             fpr, tpr = np.asarray(row.fpr, float), np.asarray(row.tpr, float)
             keep = (fpr > 0) & (tpr > 0)
             if not keep.any():
                 continue
-            floor = min(floor, float(fpr[keep].min()))
             ax.plot(fpr[keep], tpr[keep], lw=1.0, color=matplotlib.colormaps["tab20"].colors[i % 20],
                     label=row.model_id.split("/", 1)[-1][:32])
-        floor = min(floor, 1e-3)
         ax.plot([floor, 1], [floor, 1], color="grey", lw=0.8, ls="--", label="chance")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -221,7 +223,7 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.set_title(series_label(attack, variant), fontsize=9)
-        ax.legend(fontsize=5, loc="lower right")
+    _figure_legend(fig, axes, ncols=4)
     fig.suptitle("Membership ROC curves, log-log (the low-FPR regime)")
     return Drawn(fig, note)
 
