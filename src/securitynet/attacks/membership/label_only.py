@@ -98,11 +98,11 @@ class LabelNoiseAttack(Attack):
             _, _, attacker_member = known.combined()
         else:
             shadows = offline_set(ctx, params, sets, params.n_shadow)
-            population = sets.population
-            inside = shadows.trained_on(population)
+            samples = [shadows.balanced_sample(sets.population, row) for row in range(len(shadows))]
             # Shadow models are the attacker's own: queried directly, not through the target's counter.
-            attacker_scores = np.concatenate([score(m.target.predict, population) for m in shadows.models])
-            attacker_member = inside.reshape(-1)
+            pairs = zip(shadows.models, samples, strict=True)
+            attacker_scores = np.concatenate([score(m.target.predict, s) for m, s in pairs])
+            attacker_member = np.concatenate([shadows.trained_on(s)[row] for row, s in enumerate(samples)])
         threshold = th.best_threshold(attacker_scores, attacker_member)
         return membership_result(
             ctx, scores, evaluated, decisions=th.decide(scores, threshold),

@@ -148,17 +148,11 @@ class LearnedAttack(Attack):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Shadow outputs on their own training images and on as many other population images (balanced)."""
         shadows = offline_set(ctx, params, sets, params.n_shadow)
-        population = sets.population
-        inside = shadows.trained_on(population)
-        rng = np.random.default_rng(derive_seed(ctx.seed, ctx.card.dataset, "shadow-balance"))
         features, labels = [], []
         for row, model in enumerate(shadows.models):
-            members = np.flatnonzero(inside[row])
-            outside = np.flatnonzero(~inside[row])
-            chosen = np.concatenate([members, rng.choice(outside, size=min(len(members), len(outside)), replace=False)])
-            probs = ctx.posteriors(model.target, population)
-            features.append(self._features(probs[chosen], population.labels[chosen]))
-            labels.append(inside[row][chosen])
+            sample = shadows.balanced_sample(sets.population, row)
+            features.append(self._features(ctx.posteriors(model.target, sample), sample.labels))
+            labels.append(shadows.trained_on(sample)[row])
         return np.concatenate(features), np.concatenate(labels)
 
 

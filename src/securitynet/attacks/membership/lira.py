@@ -19,7 +19,8 @@ directly so that it does not cancel to 0 when p_y rounds to 1 (Carlini et al.'s 
 
 ``accuracy_at_threshold``: the decision threshold is chosen on attacker-known data only, by attacking
 reference model 0 as if it were the target, with the other reference models as its references (leave one
-out): online on the candidates with model 0's known memberships, offline on the population.
+out): online on the candidates with model 0's known memberships, offline on model 0's training images
+and as many other population images.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class _Lira(Attack):
         """Attack reference model 0 with the others as its references, on data whose membership in it is known."""
         if len(references) < 3:
             raise AttackError("leave-one-out calibration needs at least 3 reference models")
-        data = candidates if self.online else [population]
+        data = candidates if self.online else [references.balanced_sample(population, 0)]
         pseudo_phi = phi_matrix(ctx, [references.models[0].target], data)[0]
         others_phi = phi_matrix(ctx, [m.target for m in references.models[1:]], data)
         trained = np.concatenate([references.trained_on(s) for s in data], axis=1)

@@ -152,15 +152,14 @@ class MetricAttack(Attack):
     def _shadow_scores(
         self, ctx: AttackContext, params: MetricParams, sets: MembershipSets
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The metric on the shadow models' outputs on the population: IN = their training data, OUT = the rest."""
+        """The metric on the shadow models' outputs: their own training images (IN) and as many other ones (OUT)."""
         shadows = offline_set(ctx, params, sets, params.n_shadow)
-        population = sets.population
-        inside = shadows.trained_on(population)
         scores, members, labels = [], [], []
         for row, model in enumerate(shadows.models):
-            scores.append(self.score(ctx.posteriors(model.target, population), population.labels))
-            members.append(inside[row])
-            labels.append(population.labels)
+            sample = shadows.balanced_sample(sets.population, row)
+            scores.append(self.score(ctx.posteriors(model.target, sample), sample.labels))
+            members.append(shadows.trained_on(sample)[row])
+            labels.append(sample.labels)
         return np.concatenate(scores), np.concatenate(members), np.concatenate(labels)
 
 

@@ -285,6 +285,26 @@ class ReferenceSet:
                 out[row] = np.isin(indices, seen)
         return out
 
+    def balanced_sample(self, data: Any, index: int, *, avoid: Any = None) -> Any:
+        """Model ``index``'s training images in ``data`` and as many of its other images (seeded), as one split.
+
+        The attacker's labelled data for thresholds, shadow attack models and leave-one-out calibration:
+        balanced like the evaluation sets, and far cheaper to query than the whole population. The draw
+        depends only on the model and ``data``, so every attack asks the posterior cache for the same
+        images. ``avoid`` (source indices of ``data``'s split) are left out of the non-member side.
+        """
+        inside = self.trained_on(data)[index]
+        members = np.flatnonzero(inside)
+        candidates = ~inside
+        if avoid is not None:
+            candidates &= ~np.isin(np.asarray(data.indices), np.asarray(avoid))
+        outside = np.flatnonzero(candidates)
+        if len(members) == 0 or len(outside) == 0:
+            raise AttackError(f"reference model {index} has no training images or no held-out images in {data.split}")
+        rng = np.random.default_rng(_seed(self.models[index].key, data.fingerprint(), "balanced"))
+        chosen = rng.choice(outside, size=min(len(members), len(outside)), replace=False)
+        return data.subset(np.sort(np.concatenate([members, chosen])))
+
     def describe(self) -> dict[str, Any]:
         """What to record with a result: the spec, the pool and every model's key and weight hash."""
         return {

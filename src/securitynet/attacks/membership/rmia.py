@@ -148,16 +148,15 @@ class _Rmia(Attack):
     ) -> float:
         """Attack reference model 0 with the others, on data whose membership in model 0 is known.
 
-        Online: the candidates (model 0 trained on half of them). Offline: population images outside the z
-        sample (model 0 trained on some of them), or z itself when the population has no others.
+        Online: the candidates (model 0 trained on half of them). Offline: model 0's training images and as
+        many other population images outside the z sample.
         """
         if len(references) < 3:
             raise AttackError("leave-one-out calibration needs at least 3 reference models")
         if self.online:
             data = candidates
         else:
-            rest = ~np.isin(population.indices, z.indices)
-            data = [population.subset(rest)] if rest.sum() >= 10 else [z]
+            data = [references.balanced_sample(population, 0, avoid=z.indices)]
         models = [m.target for m in references.models]
         ref_p = true_class_matrix(ctx, models, data)
         trained = np.concatenate([references.trained_on(s) for s in data], axis=1)
