@@ -154,11 +154,11 @@ def test_serve_in_headless_chromium_shows_the_faceted_models(filled_store, tmp_p
         assert any(row["published_model"] == "securitynet/digits/m1" for row in rows)
         shot = chromium.screenshot(page, test_artifacts / "datasette-models-faceted.png")
         assert shot.stat().st_size > 10_000
-        # read-only: Datasette refuses writes to an immutable database
-        request = urllib.request.Request(f"{base}/{DATABASE}/-/query", method="POST",
-                                         data=b"sql=delete+from+models")
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(request, timeout=10)
+        # read-only: the snapshot is opened immutable, never the store itself
+        with urllib.request.urlopen(f"{base}/-/databases.json", timeout=10) as response:
+            databases = json.loads(response.read())
+        assert [(d["name"], d["is_mutable"]) for d in databases] == [(DATABASE, False)]
+        assert databases[0]["path"] != str(filled_store.engine.url.database)
     finally:
         process.terminate()
         try:
