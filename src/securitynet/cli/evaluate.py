@@ -21,7 +21,7 @@ def _plan_table(plan) -> Table:  # type: ignore[no-untyped-def]
     """One row per model x attack, seeds grouped by state: readable even for large plans."""
     table = Table(title="plan", show_lines=False)
     for column in ("model", "attack", "version", "params", "pending seeds", "done seeds", "note"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     rows: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     meta: dict[tuple[str, str], tuple[str, str, str]] = {}
     for entry in plan.entries:

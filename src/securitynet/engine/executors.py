@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -156,8 +157,6 @@ class ProcessExecutor(Executor):
 
 
 def _with_threads(settings: RunSettings, threads: int) -> RunSettings:
-    from dataclasses import replace
-
     return replace(settings, torch_threads=threads)
 
 
@@ -214,8 +213,16 @@ class RayExecutor(Executor):
             started_here = self._init(ray)
         try:
             options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
-            if settings.device and settings.device.startswith("cuda"):
+            # Ray hides GPUs from tasks that do not reserve one, so "default device" must reserve one
+            # wherever the cluster has GPUs, or every job would silently run on CPU.
+            if settings.device:
+                wants_gpu = settings.device.startswith("cuda")
+            else:
+                wants_gpu = ray.cluster_resources().get("GPU", 0) > 0
+            if wants_gpu:
                 options["num_gpus"] = 1
+            elif settings.device is None:
+                settings = replace(settings, device="cpu")
             task = ray.remote(_ray_group_events).options(**options)
             outstanding = _Outstanding(groups)
             streams = {task.remote(group, settings): index for index, group in enumerate(groups)}
