@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from securitynet.errors import CardError
 
@@ -30,6 +30,11 @@ class InputSpec(_Strict):
 
     Natural layouts: (N, H, W) grey, (N, H, W, C) colour, (N, D, H, W) grey volumes.
     The model receives (N, C, H, W) or (N, C, D, H, W) float32: x * scale, then (x - mean) / std.
+
+    `resize_shorter` / `center_crop` describe the evaluation transform of models evaluated like
+    ImageNet classifiers (resize the shorter side to 256, centre-crop 224). It applies to images that do
+    not already have `size`; images of exactly `size` are taken as already transformed (the dataset
+    loaders store ImageNet and CUB that way), so the crop is never applied twice.
     """
 
     channels: int = Field(ge=1)
@@ -37,6 +42,10 @@ class InputSpec(_Strict):
     scale: float = 1.0 / 255.0
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    resize_shorter: int | None = Field(
+        default=None, ge=1, description="resize the shorter side to this many pixels (aspect kept) first; 2D only"
+    )
+    center_crop: bool = Field(default=False, description="after resize_shorter, crop the centre `size` region")
 
     @field_validator("size")
     @classmethod
@@ -44,6 +53,14 @@ class InputSpec(_Strict):
         if len(value) not in (2, 3) or any(v <= 0 for v in value):
             raise ValueError(f"size must be (H, W) or (D, H, W) with positive entries, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _eval_transform(self) -> InputSpec:
+        if self.resize_shorter is not None and len(self.size) != 2:
+            raise ValueError("resize_shorter applies to 2D images only")
+        if self.center_crop and (self.resize_shorter is None or self.resize_shorter < min(self.size)):
+            raise ValueError(f"center_crop needs resize_shorter >= the crop size {min(self.size)}")
+        return self
 
     @property
     def is_volume(self) -> bool:

@@ -22,6 +22,8 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     Natural layouts: (N, H, W) grey, (N, H, W, C) colour, (N, D, H, W) grey volume. Images of another
     spatial size are resized (bilinear / trilinear), grey is repeated to three channels and colour is
     averaged to grey when the spec asks for it, so out-of-distribution query sets fit any target.
+    A spec with `resize_shorter` (and `center_crop`) first applies that evaluation transform to images
+    not already of the spec's size, as the model's own evaluation did.
     """
     x = torch.from_numpy(np.ascontiguousarray(images))
     rank = len(spec.size)
@@ -46,6 +48,10 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
             x = x.mean(dim=1, keepdim=True)
         else:
             raise ShapeError(f"images have {have} channels, the model takes {spec.channels}")
+    if tuple(x.shape[2:]) != tuple(spec.size) and spec.resize_shorter is not None:
+        x = _resize_shorter_side(x, spec.resize_shorter)
+        if spec.center_crop:
+            x = _center_crop(x, tuple(spec.size))
     if tuple(x.shape[2:]) != tuple(spec.size):
         mode = "bilinear" if rank == 2 else "trilinear"
         x = F.interpolate(x, size=tuple(spec.size), mode=mode, align_corners=False)
@@ -55,6 +61,30 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
         std = torch.tensor(_per_channel(spec.std, spec.channels), dtype=torch.float32).view(shape)
         x = (x - mean) / std
     return x.contiguous()
+
+
+def _resize_shorter_side(x: torch.Tensor, shorter: int) -> torch.Tensor:
+    """(N, C, H, W) -> the shorter side resized to `shorter`, aspect kept (torchvision's Resize(int) rule).
+
+    Antialiased bilinear, as PIL resizes in the torchvision evaluation pipelines these specs describe.
+    """
+    height, width = x.shape[2:]
+    if min(height, width) == shorter:
+        return x
+    if height <= width:
+        size = (shorter, int(shorter * width / height))
+    else:
+        size = (int(shorter * height / width), shorter)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """The centre `size` region of (N, C, H, W), placed as torchvision's CenterCrop places it."""
+    height, width = x.shape[2:]
+    crop_h, crop_w = min(size[0], height), min(size[1], width)
+    top = int(round((height - crop_h) / 2.0))
+    left = int(round((width - crop_w) / 2.0))
+    return x[:, :, top : top + crop_h, left : left + crop_w]
 
 
 def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:

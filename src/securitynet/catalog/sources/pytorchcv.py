@@ -230,7 +230,9 @@ def _input_spec(info: meta.MetaInfo, facts: DatasetFacts, tf_port: bool) -> tupl
     mean, std = (TF_PORT_MEAN, TF_PORT_STD) if tf_port else (IMAGENET_MEAN, IMAGENET_STD)
     # imgclsmob evaluates by resizing the short side to ceil(size / ratio) and centre-cropping `size`.
     transform = {"resize_short_side": int(math.ceil(size / ratio)), "center_crop": size, "interpolation": "bilinear"}
-    return InputSpec(channels=3, size=(size, size), mean=mean, std=std), transform
+    spec = InputSpec(channels=3, size=(size, size), mean=mean, std=std,
+                     resize_shorter=transform["resize_short_side"], center_crop=True)
+    return spec, transform
 
 
 def _published(
