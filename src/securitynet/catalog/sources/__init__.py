@@ -14,6 +14,8 @@ BUILTIN_SOURCES: tuple[str, ...] = (
     "securitynet.catalog.sources.yaml_cards",
     "securitynet.catalog.sources.pytorchcv",
     "securitynet.catalog.sources.medmnist",
+    "securitynet.catalog.sources.adversary_loss_landscape",
+    "securitynet.catalog.sources.robust_imagenet",
 )
 
 
