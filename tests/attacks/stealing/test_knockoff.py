@@ -102,3 +102,15 @@ def test_quickstart_pairs_are_valid_in_and_out_of_distribution_runs() -> None:
         kinds.add(parsed["query_set"])
         assert parsed["budget"] <= 1000
     assert kinds == {"in-distribution", "out-of-distribution"}
+
+
+def test_temperature_softens_posteriors_as_distillation_does() -> None:
+    from securitynet.attacks.stealing.knockoff import soften
+
+    logits = np.array([[8.0, 1.0, -2.0], [0.5, 0.4, 3.0]])
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    softened = soften(probs, 4.0)
+    expected = np.exp(logits / 4) / np.exp(logits / 4).sum(axis=1, keepdims=True)
+    assert np.allclose(softened, expected)
+    assert np.array_equal(softened.argmax(axis=1), probs.argmax(axis=1))
+    assert soften(probs, 1.0) is probs

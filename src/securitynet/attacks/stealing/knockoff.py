@@ -12,6 +12,13 @@ SecurityNet's three stealing columns are three parameter sets of this attack (se
 and ``surrogate=target-arch, query_set=out-of-distribution, query_dataset=imagenet`` (ImgNet Accuracy /
 Agree).
 
+By default the surrogate trains on the plain posteriors, as Knockoff Nets does. A confident target's
+posteriors are nearly one-hot and then teach little more than its labels; ``temperature`` T > 1 trains on
+p^(1/T) renormalised instead (softmax(z / T) of the target's logits z, computed from the posteriors alone),
+which keeps the ranking of the other classes visible. Measured with the LeNet-style surrogate: on the public
+MNIST LeNet (98.9% test accuracy, near one-hot posteriors), 500 queries, T = 4 lifts agreement from 0.91 to
+0.95; on a less confident digits MLP, 400 queries, it lowers it from 0.92 to 0.75; hence the default of 1.
+
 Randomness is split by purpose so that runs compare pairwise: for one seed, the evaluation images and the
 query sequence depend only on the query set (not on the answer type, surrogate or recipe), and the
 surrogate's initial weights only on the surrogate kind. A posterior run and a label run therefore query
@@ -73,6 +80,11 @@ class KnockoffParams(AttackParams):
     )
     wrn_depth: int = Field(16, ge=10, description="depth of the WRN surrogate (6n+4)")
     wrn_widen_factor: int = Field(4, ge=1, description="width factor of the WRN surrogate")
+    temperature: float = Field(
+        1.0, gt=0,
+        description="posterior answers: train on p^(1/T), renormalised (1: the plain posteriors, as Knockoff Nets; "
+        "T > 1 makes the classes a confident target nearly rules out visible)",
+    )
     epochs: int = Field(10, ge=1, description="passes over the answered queries")
     min_steps: int = Field(300, ge=0, description="at least this many SGD steps (small budgets in the curve)")
     batch_size: int = Field(128, ge=1)
@@ -224,7 +236,9 @@ class KnockoffAttack(Attack):
             })
         data = {
             "surrogate": spec.describe(), "answer": params.answer, "sampling": params.sampling,
-            "recipe": base_recipe.to_dict(), "query_seconds": query_seconds,
+            "recipe": base_recipe.to_dict(), "temperature": params.temperature, "query_seconds": query_seconds,
+            # The engine's count of target queries also includes these labels, used only to measure agreement.
+            "evaluation_labels_from_target": len(evaluation),
             "curve": [{k: v for k, v in p.items() if k != "recipe_hash"} for p in curve],
         }
         return AttackResult(metrics=metrics, artifacts=artifacts, data=data)
@@ -275,7 +289,8 @@ class KnockoffAttack(Attack):
         def learn(positions: np.ndarray, answers: np.ndarray) -> None:
             recipe = base_recipe.replace(steps=params.adaptive_steps, schedule="none",
                                          seed=stable_seed(surrogate_seed, "online", len(positions)))
-            ctx.trainer.train_classifier(online, images_at(positions), **_targets(answers, params.answer),
+            targets = _targets(answers, params.answer, params.temperature)
+            ctx.trainer.train_classifier(online, images_at(positions), **targets,
                                          input_spec=card.input, recipe=recipe, device=ctx.device)
 
         rng = np.random.default_rng(stable_seed(ctx.seed, "stealing-adaptive", sets.kind, sets.pool.dataset,
@@ -297,17 +312,32 @@ class KnockoffAttack(Attack):
         recipe = base_recipe.replace(steps=steps)
         module = build_surrogate(spec, int(card.num_classes), seed=seed, trainer=ctx.trainer)  # type: ignore[arg-type]
         report = ctx.trainer.train_classifier(
-            module, images, **_targets(answers, params.answer), input_spec=card.input, recipe=recipe,
-            device=ctx.device, description=f"surrogate on {len(images)} queries",
+            module, images, **_targets(answers, params.answer, params.temperature),
+            input_spec=card.input,
+            recipe=recipe, device=ctx.device, description=f"surrogate on {len(images)} queries",
         )
         return module, report
 
 
-def _targets(answers: np.ndarray, answer: str) -> dict[str, np.ndarray]:
-    """Training targets: the posteriors as soft labels, or the top-1 labels as hard ones."""
+def _targets(answers: np.ndarray, answer: str, temperature: float = 1.0) -> dict[str, np.ndarray]:
+    """Training targets: the posteriors as soft labels (softened by the temperature), or the top-1 labels."""
     if answer == "posterior":
-        return {"soft_labels": np.asarray(answers, dtype=np.float32)}
+        return {"soft_labels": soften(np.asarray(answers, dtype=np.float64), temperature).astype(np.float32)}
     return {"labels": np.asarray(answers).argmax(axis=1).astype(np.int64)}
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """p^(1/T) renormalised: softmax(z / T) for posteriors p = softmax(z), computed from the posteriors alone.
+
+    The top-1 label is unchanged; the classes a confident target nearly rules out get visible weight, which
+    is what distillation at a temperature teaches a student (Hinton et al. 2015).
+    """
+    if temperature == 1.0:
+        return probs
+    logp = np.log(np.clip(probs, 1e-30, 1.0)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    out = np.exp(logp)
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
