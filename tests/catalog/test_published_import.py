@@ -202,8 +202,11 @@ def test_cifar10_row_keeps_published_values_exactly(real_import) -> None:
     assert card.num_classes == int(raw["Num Class"]) and card.train_size == int(raw["Training Size"])
     assert card.paper.venue == raw["Conference"] and card.paper.year == int(raw["Year"])
     assert card.paper.url == parse_link(raw["Paper Link"]).target
-    assert card.weights.urls == [parse_link(raw["Weights"]).target]
-    assert card.license is None and "license" in card.missing_reasons
+    # The published Weights column is a project page: kept beside the card, while the loadable weights (and the
+    # license) come from the matched pytorchcv card (catalog/sources/linking.py).
+    assert card.extra["securitynet"]["weights_link"] == parse_link(raw["Weights"]).target
+    assert card.extra["matched_card"].startswith("pytorchcv/") and card.weights.source_hash
+    assert card.license is not None and "license" not in card.missing_reasons
     frame = store.results_frame(model_ids=[card.id])
     for column, spec in PUBLISHED_COLUMNS.items():
         hit = frame[(frame.attack == spec.attack) & (frame.metric == spec.metric)
@@ -423,7 +426,8 @@ def test_benchmark_rows_link_to_the_richer_builtin_card(real_import) -> None:
     _, store, report = real_import
     cards = store.query_cards(source="published")
     links = {c.id: c.extra["securitynet"]["same_as"] for c in cards}
-    assert all(links[c.id] is None for c in cards if c.purpose == "security")
+    assert all(links[c.id].startswith(("adversary_loss_landscape/", "robust_imagenet/"))
+               for c in cards if c.purpose == "security")
     pytorchcv = {c.id: c for c in load_builtin_catalog(("securitynet.catalog.sources.pytorchcv",)).cards}
     if not pytorchcv:
         pytest.skip("the pytorchcv source is not installed")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from securitynet.catalog.card import ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
+from securitynet.catalog.sources.linking import link_published_card
 from securitynet.catalog.sources.markdown_table import Link
 from securitynet.catalog.sources.published_table import (
     SECTION_TITLES,
@@ -462,12 +463,14 @@ def build_import(database: PublishedDatabase) -> PublishedImport:
         if occurrence > 1:
             report.renamed.append((card_id.rsplit("-", 1)[0], card_id))
         card, values, reasons = build_card(row, card_id, dataset, occurrence, report, database.source)
+        card = link_published_card(card)  # architecture, input and weights of the matched built-in card
         cards.append(card)
         jobs.extend(build_jobs(card, row, values, reasons, database.source))
         if row.table == "benchmark":
             report.benchmark += 1
         else:
             report.security += 1
+    report.matched = Counter(c.extra["matched_card"].split("/", 1)[0] for c in cards if c.extra.get("matched_card"))
     papers = [build_paper(row, database.source, report) for row in database.new_models]
     titles = Counter(p["title"] for p in papers)
     repeated = sorted(t for t, n in titles.items() if n > 1)
@@ -573,7 +576,8 @@ def published_records(cards: Sequence[ModelCard], results: Any = None) -> list[d
             "Num Authors": card.paper.num_authors,
             "Purpose": card.purpose,
             "Paper Link": card.paper.url,
-            "Weights": card.weights.urls[0] if card.weights.urls else None,
+            "Weights": card.extra.get("securitynet", {}).get("weights_link")
+            or (card.weights.urls[0] if card.weights.urls else None),
         }
         for column in PUBLISHED_COLUMNS:
             key = column_keys.get(column)
