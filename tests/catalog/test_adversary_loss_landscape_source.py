@@ -80,3 +80,11 @@ def test_every_published_security_name_has_three_runs(shared_data) -> None:
 def test_malformed_paths_are_refused(path: str) -> None:
     with pytest.raises(CardError, match="AdversaryLossLandscape"):
         source.parse_path(path)
+
+
+def test_a_recorded_sha256_goes_onto_the_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpoint = source.checkpoints()[0]
+    facts = {**source.release(), "sha256": {checkpoint.path: "ab" * 32}}
+    monkeypatch.setattr(source, "release", lambda: facts)
+    card = source._card(checkpoint)
+    assert card.weights.sha256 == "ab" * 32 and "weights.sha256" not in card.missing_reasons

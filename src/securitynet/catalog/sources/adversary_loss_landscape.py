@@ -13,7 +13,8 @@ rows are taken to be runs 1, 2, 3 in table order (``match_published_row``). That
 table gives different numbers for the three rows, but nothing ties a row to a run folder.
 
 Weights are plain state dicts stored with Git LFS. The LFS pointers (which carry the sha256) were not
-available when these cards were written, so the cards carry no hash and a fetch reports them unverified.
+available when these cards were written, so the cards carry no hash and a fetch reports them unverified;
+a hash established later goes into the release file's ``sha256`` map (path -> sha256) and onto the card.
 """
 
 from __future__ import annotations
@@ -154,6 +155,17 @@ def _card(checkpoint: Checkpoint) -> ModelCard:
         raise CardError(f"{checkpoint.path}: width {checkpoint.width} differs from the recorded layout's "
                         f"{arch_kwargs.get('width')}")
     urls = [template.format(commit=facts["commit"], path=checkpoint.path) for template in facts["url_templates"]]
+    sha256 = facts.get("sha256", {}).get(checkpoint.path)
+    missing = {
+        "published.test_accuracy": "the release publishes no per-checkpoint accuracy",
+        "published.train_accuracy": "the release publishes no per-checkpoint accuracy",
+        "published.overfit_gap": "the release publishes no per-checkpoint accuracy",
+        "weights.size_bytes": "not recorded",
+    }
+    if sha256 is None:
+        missing["weights.sha256"] = ("the release stores checkpoints with Git LFS and its LFS pointers (which hold "
+                                     "the sha256) were not available when this card was written; fetched weights "
+                                     "are unverified")
     is_cifar = model["dataset"] == "cifar10"
     eps_text = f"{checkpoint.eps}/255" if is_cifar else checkpoint.eps
     notes = [
@@ -183,18 +195,11 @@ def _card(checkpoint: Checkpoint) -> ModelCard:
         training_split="train",
         input=InputSpec(channels=model["input"]["channels"], size=tuple(model["input"]["size"]), scale=1 / 255),
         output_kind="logits",
-        weights=WeightsSpec(urls=urls, filename=checkpoint.filename, format="state_dict"),
+        weights=WeightsSpec(urls=urls, filename=checkpoint.filename, sha256=sha256, format="state_dict"),
         license=facts["license"],
         paper=PAPER.model_copy(deep=True),
         purpose="security",
-        missing_reasons={
-            "weights.sha256": "the release stores checkpoints with Git LFS and its LFS pointers (which hold the "
-            "sha256) were not available when this card was written; fetched weights are unverified",
-            "weights.size_bytes": "not recorded (see weights.sha256)",
-            "published.test_accuracy": "the release publishes no per-checkpoint accuracy",
-            "published.train_accuracy": "the release publishes no per-checkpoint accuracy",
-            "published.overfit_gap": "the release publishes no per-checkpoint accuracy",
-        },
+        missing_reasons=missing,
         tags=[SOURCE, "adversarial-training", model["dataset"], checkpoint.schedule, f"run{checkpoint.run}"],
         notes=" ".join(notes),
         extra={
