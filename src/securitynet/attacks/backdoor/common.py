@@ -1,0 +1,153 @@
+"""What every backdoor detector needs: the defender's clean images, the model in pixel space, the ground truth.
+
+Detectors that optimise inputs (Neural Cleanse, ABS, MNTD's queries) work on images in *unit pixel space*:
+float tensors (N, C, H, W) in [0, 1], i.e. the uint8 image divided by 255, at the model's input size.
+`PixelModel` maps that space through the card's preprocessing (scale, mean, std) into the model and
+returns log-probabilities whatever the card's output kind, so a mask found on one model means the same
+pixels as on any other, and it can be pasted back into uint8 images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.errors import ShapeError
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What the card says: backdoored True/False, or None when unknown; target label and trigger when known."""
+
+    backdoored: bool | None
+    target_label: int | None
+    trigger: dict[str, Any] | None
+    attack: str | None
+
+
+def ground_truth(card: ModelCard) -> GroundTruth:
+    info = card.backdoor
+    if info is None:
+        return GroundTruth(None, None, None, None)
+    if info.attack == "none":
+        return GroundTruth(False, None, None, "none")
+    trigger = dict(info.trigger) if info.trigger and "kind" in info.trigger else None
+    return GroundTruth(True, info.target_label, trigger, info.attack)
+
+
+def pixel_spec(spec: InputSpec) -> InputSpec:
+    """The card's input spec without its value transform: images_to_tensor then gives [0, 1] pixels."""
+    return spec.model_copy(update={"scale": 1.0 / 255.0, "mean": None, "std": None})
+
+
+def to_pixels(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
+    """uint8 natural-layout images -> (N, C, H, W) float in [0, 1] at the model's size and channels."""
+    from securitynet.zoo.target import images_to_tensor
+
+    return images_to_tensor(images, pixel_spec(spec))
+
+
+def pixels_to_uint8(x: torch.Tensor, grey: bool) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> uint8 natural layout ((N, H, W) when ``grey``, else (N, H, W, C))."""
+    array = torch.clamp(torch.round(x.detach() * 255.0), 0, 255).to(torch.uint8).cpu().numpy()
+    return array[:, 0] if grey else array.transpose(0, 2, 3, 1)
+
+
+class PixelModel(torch.nn.Module):
+    """A target's module seen from unit pixel space, returning log-probabilities (differentiable)."""
+
+    def __init__(self, module: torch.nn.Module, card: ModelCard) -> None:
+        super().__init__()
+        if card.input is None:
+            raise ShapeError(f"model card {card.id} has no input spec")
+        spec = card.input
+        self.module = module
+        self.output_kind = card.output_kind
+        shape = (1, spec.channels) + (1,) * len(spec.size)
+        gain = 255.0 * spec.scale  # [0, 1] pixels -> the card's scaled values
+        mean = torch.zeros(shape) if spec.mean is None else torch.tensor(_per_channel(spec.mean, spec.channels))
+        std = torch.ones(shape) if spec.std is None else torch.tensor(_per_channel(spec.std, spec.channels))
+        self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32))
+        self.register_buffer("mean", mean.float().view(shape))
+        self.register_buffer("std", std.float().view(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module((x * self.gain - self.mean) / self.std)
+        if self.output_kind == "logits":
+            return F.log_softmax(out.float(), dim=1)
+        if self.output_kind == "log_probabilities":
+            return out.float()
+        return torch.log(out.float().clamp_min(1e-12))
+
+
+def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
+    if len(values) == channels:
+        return list(values)
+    if len(values) == 1:
+        return list(values) * channels
+    raise ShapeError(f"normalisation has {len(values)} values for {channels} channels")
+
+
+def defender_images(ctx: Any, n: int, split: str | None = None, *, name: str = "clean") -> Any:
+    """``n`` clean images the defender holds (default: the dataset's held-out split), drawn with ctx.rng.
+
+    The positions used are recorded with the job, so the run can be repeated on exactly these images.
+    """
+    info = ctx.dataset_info()
+    split = split or info.nonmember_split
+    data = ctx.load_split(split)
+    if len(data) == 0:
+        raise ShapeError(f"{info.name}/{split} holds no images")
+    take = min(int(n), len(data))
+    positions = np.sort(ctx.rng.choice(len(data), size=take, replace=False))
+    subset = data.subset(positions)
+    ctx.record(f"{name}_images", {"split": split, "n": take, "indices": np.asarray(subset.indices).tolist()})
+    return subset
+
+
+@contextlib.contextmanager
+def frozen_weights(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Eval mode and no weight gradients while optimising inputs; both restored afterwards.
+
+    The engine runs every job of a model on one loaded module, so an attack must leave it as it found it.
+    """
+    was_training = module.training
+    flags = [(parameter, parameter.requires_grad) for parameter in module.parameters()]
+    module.eval()
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        module.train(was_training)
+
+
+@contextlib.contextmanager
+def cpu_threads_for(module: torch.nn.Module | None, device: torch.device | str) -> Iterator[None]:
+    """One CPU thread for small models (restored afterwards), as the trainer does.
+
+    Steps of models under `SMALL_MODEL_PARAMS` parameters are dominated by per-operation overhead; extra threads
+    only add synchronisation, and on a machine shared with other work their spin-waiting makes a step 10-50x
+    slower. Larger models, and GPUs, keep torch's setting.
+    """
+    from securitynet.zoo.train import SMALL_MODEL_PARAMS
+
+    small = module is not None and sum(p.numel() for p in module.parameters()) < SMALL_MODEL_PARAMS
+    if torch.device(device).type != "cpu" or not small or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,147 @@
+"""Detector building blocks on hand-made models and numbers: MAD outliers, trigger reversal, STRIP, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+from securitynet.attacks.backdoor.abs import AbsParams, pick_layer, stimulation_analysis
+from securitynet.attacks.backdoor.common import PixelModel
+from securitynet.attacks.backdoor.metrics import backdoor_model_level_auroc, model_level_auroc
+from securitynet.attacks.backdoor.neural_cleanse import (
+    NeuralCleanseParams,
+    detect_outliers,
+    reverse_engineer_triggers,
+)
+from securitynet.attacks.backdoor.strip import far_at_frr, superimpose
+from securitynet.catalog.card import BackdoorInfo, InputSpec, ModelCard
+
+
+def test_anomaly_index_is_the_mad_distance_with_the_consistency_constant() -> None:
+    norms = np.array([10.0, 11.0, 9.0, 10.5, 9.5, 2.0, 10.0, 12.0, 8.0, 10.0])
+    report = detect_outliers(norms)
+    median = np.median(norms)
+    mad = 1.4826 * np.median(np.abs(norms - median))
+    assert report.median == pytest.approx(median) and report.mad == pytest.approx(mad)
+    np.testing.assert_allclose(report.anomaly_index, np.abs(norms - median) / mad)
+    assert report.flagged_classes == [5] and report.suspected_target == 5
+    assert report.model_anomaly_index == pytest.approx((median - 2.0) / mad)
+    # A large norm is an outlier too, but not a backdoor: only small norms are flagged.
+    high = detect_outliers(np.array([10.0, 11.0, 9.0, 10.5, 9.5, 40.0, 10.0, 12.0, 8.0, 10.0]))
+    assert high.flagged_classes == [] and high.model_anomaly_index < 2
+    # No spread at all: nothing to measure against, nothing flagged.
+    flat = detect_outliers(np.full(10, 5.0))
+    assert flat.flagged_classes == [] and flat.model_anomaly_index == 0.0
+
+
+class _CornerBackdoor(nn.Module):
+    """8x8 grey images scored against ten fixed random +-1 templates; a white 2x2 bottom-right corner sends
+    everything to class 2: a 4-pixel trigger, while moving a template image to another class takes ~10 pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.templates = nn.Parameter(torch.randint(0, 2, (10, 64), generator=generator).float() * 2 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = 5.0 * x.flatten(1) @ self.templates.T / 8.0
+        corner = x[:, 0, -2:, -2:].mean(dim=(1, 2))
+        bonus = torch.zeros_like(logits)
+        bonus[:, 2] = 40.0 * torch.relu(corner - 0.6)
+        return logits + bonus
+
+    def images(self, n: int) -> torch.Tensor:
+        """Images of each class: 0.7 where the class template is +1, 0.2 elsewhere, a little noise."""
+        generator = torch.Generator().manual_seed(1)
+        signs = self.templates.detach()[torch.arange(n) % 10] > 0
+        x = 0.2 + 0.5 * signs.float() + 0.05 * torch.rand(n, 64, generator=generator)
+        return x.view(n, 1, 8, 8)
+
+
+def _card(backdoor: BackdoorInfo | None = None) -> ModelCard:
+    return ModelCard(id="test/corner", name="corner", source="test", dataset="digits", num_classes=10,
+                     input=InputSpec(channels=1, size=(8, 8)), backdoor=backdoor)
+
+
+@pytest.mark.slow
+def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model() -> None:
+    backdoored = _CornerBackdoor().requires_grad_(False)
+    model = PixelModel(backdoored, _card())
+    images = backdoored.images(64)
+    assert (model(images).argmax(dim=1) == torch.arange(64) % 10).all()  # a working classifier
+    # 64-pixel images: a larger starting lambda than the paper's 1e-3 for 3072-pixel CIFAR images.
+    params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=4, max_epochs=60, init_cost=0.02)
+    result = reverse_engineer_triggers(model, images, 10, params, torch.Generator().manual_seed(2))
+    assert result.masks.shape == (10, 8, 8) and result.patterns.shape == (10, 1, 8, 8)
+    assert result.reached[2] and result.norms[2] < 8
+    assert int(np.argmin(result.norms)) == 2
+    report = detect_outliers(result.norms)
+    assert report.flagged_classes[:1] == [2] and report.suspected_target == 2
+    # The reversed mask sits on the corner.
+    assert result.masks[2][-2:, -2:].sum() > 0.5 * result.masks[2].sum()
+
+
+def test_abs_stimulation_points_at_the_neuron_that_forces_one_label() -> None:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 10))
+    with torch.no_grad():
+        module[3].weight[:, 5] = 0.0
+        module[3].weight[7, 5] = 5.0  # hidden unit 5 drives class 7 and nothing else
+    model = PixelModel(module.requires_grad_(False), _card())
+    name, layer = pick_layer(module, None)
+    assert name == "1"
+    images = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    labels = np.repeat(np.arange(10), 2)
+    candidates = stimulation_analysis(model, layer, images, labels, AbsParams(top_neurons=3))
+    assert candidates and candidates[0].neuron == 5 and candidates[0].label == 7
+
+
+def test_strip_blending_and_threshold() -> None:
+    a = np.array([[[200, 10]]], dtype=np.uint8)
+    b = np.array([[[100, 20]], [[0, 0]]], dtype=np.uint8)
+    added = superimpose(a, b, "add")
+    assert added.shape == (1, 2, 1, 2)
+    np.testing.assert_array_equal(added[0, 0], [[255, 30]])  # saturating, as cv2.addWeighted on uint8
+    np.testing.assert_array_equal(superimpose(a, b, "average")[0, 0], [[150, 15]])
+    calibration = np.linspace(1.0, 2.0, 101)
+    threshold, far, frr = far_at_frr(calibration, np.array([1.5, 0.5]), np.array([0.1, 1.2, 3.0]), 0.01)
+    assert threshold == pytest.approx(1.01)
+    assert far == pytest.approx(2 / 3) and frr == pytest.approx(0.5)
+
+
+def test_model_level_auroc_from_a_results_frame_for_any_subset() -> None:
+    cards = [
+        ModelCard(id="z/clean1", name="c1", source="t", dataset="mnist", backdoor=BackdoorInfo(attack="none")),
+        ModelCard(id="z/clean2", name="c2", source="t", dataset="mnist", backdoor=BackdoorInfo(attack="none")),
+        ModelCard(id="z/bad1", name="b1", source="t", dataset="mnist",
+                  backdoor=BackdoorInfo(attack="badnets", target_label=1)),
+        ModelCard(id="z/bad2", name="b2", source="t", dataset="mnist",
+                  backdoor=BackdoorInfo(attack="blended", target_label=4)),
+        ModelCard(id="z/unknown", name="u", source="t", dataset="mnist"),
+    ]
+    values = {  # model -> (score, flagged, target_hit)
+        "z/clean1": (1.0, 0.0, None), "z/clean2": (2.5, 1.0, None),
+        "z/bad1": (3.0, 1.0, 1.0), "z/bad2": (2.0, 0.0, 0.0), "z/unknown": (9.0, 1.0, None),
+    }
+    rows = []
+    for model_id, (score, flagged, hit) in values.items():
+        for metric, value in (("score", score), ("flagged", flagged), ("target_hit", hit)):
+            rows.append({"model_id": model_id, "attack": "backdoor.neural_cleanse", "params_hash": "p",
+                         "metric": metric, "value": value})
+        rows.append({"model_id": model_id, "attack": "mia.loss", "params_hash": "q", "metric": "auc", "value": 0.5})
+    frame = pd.DataFrame(rows)
+    summary = backdoor_model_level_auroc(frame, cards)
+    assert list(summary.attack) == ["backdoor.neural_cleanse"]
+    row = summary.iloc[0]
+    assert row.n_clean == 2 and row.n_backdoored == 2 and row.n_unknown == 1
+    assert row.auroc == pytest.approx(0.75)  # pairs: (3>1, 3>2.5, 2>1, 2<2.5) -> 3 of 4
+    assert row.tpr == pytest.approx(0.5) and row.fpr == pytest.approx(0.5)
+    assert row.target_hit_rate == pytest.approx(0.5) and row.n_target_known == 2
+    subset = backdoor_model_level_auroc(frame, cards, model_ids=["z/clean1", "z/bad2"]).iloc[0]
+    assert subset.auroc == pytest.approx(1.0)
+    only_clean = backdoor_model_level_auroc(frame, {"z/clean1": False, "z/clean2": False}).iloc[0]
+    assert only_clean.auroc is None and "needs clean and backdoored" in only_clean.note
+    assert model_level_auroc([0.1, 0.2], [False, False]) is None
