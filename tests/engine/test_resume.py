@@ -18,29 +18,38 @@ from securitynet.store import Store, schema
 CLI = str(Path(sys.executable).with_name("securitynet"))
 
 
-def _command(db_url: str) -> list[str]:
-    return [CLI, "--db", db_url, "evaluate", "--models", "test/tiny_*", "--attacks", "test.probe,mia.correctness",
-            "--seeds", "2", "--param", "test.probe.delay_s=0.5", "--param", "mia.correctness.n=100",
-            "--no-progress"]
+def _command(db_url: str, *extra: str) -> list[str]:
+    return [CLI, "--db", db_url, "evaluate", *extra, "--models", "test/tiny_*",
+            "--attacks", "test.probe,mia.correctness", "--seeds", "2",
+            "--param", "test.probe.delay_s=1.0", "--param", "mia.correctness.n=100", "--no-progress"]
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the worker processes")
 def test_sigkill_then_rerun_finishes_every_job_once(tmp_path, tiny_cards, engine_env) -> None:
     db_url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     store = Store(db_url)
     store.upsert_cards(tiny_cards)
     plan = build_plan(tiny_cards, "test.probe,mia.correctness", seeds=2,
-                      params=["test.probe.delay_s=0.5", "mia.correctness.n=100"])
+                      params=["test.probe.delay_s=1.0", "mia.correctness.n=100"])
     expected = set(plan.keys)
     assert len(expected) == 12
 
-    first = subprocess.Popen(_command(db_url), env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The killed run uses the process pool: its workers must die with it, not run on unrecorded.
+    first = subprocess.Popen(_command(db_url, "--executor", "process", "--workers", "2"), env=os.environ.copy(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while not store.finished_keys() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert first.poll() is None, f"the run ended before it could be killed: {first.stdout.read().decode()[-2000:]}"
+    workers = _children(first.pid)
+    assert workers, "the process pool has no worker processes"
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
+    deadline = time.monotonic() + 3  # well before they would have run out of work (1 s per probe job)
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "worker processes outlived the killed driver"
     done_before = store.finished_keys()
     assert 1 <= len(done_before) < len(expected)
     _assert_no_partial_rows(store)
@@ -63,6 +72,18 @@ def test_sigkill_then_rerun_finishes_every_job_once(tmp_path, tiny_cards, engine
     counts = {(attack, count) for attack, count in per_job}  # one complete set of metrics per job
     assert len(per_job) == 12 and {a for a, _ in counts} == {"test.probe", "mia.correctness"} and len(counts) == 2
     assert ("test.probe", 6) in counts
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie is dead, only not yet reaped
 
 
 def _assert_no_partial_rows(store: Store) -> None:

@@ -89,6 +89,11 @@ def register(app: typer.Typer) -> None:
 
         if device is not None and device.split(":")[0] not in ("cpu", "cuda"):
             raise typer.BadParameter(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+        if device is not None and device.startswith("cuda") and executor is not ExecutorChoice.ray:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise typer.BadParameter("--device cuda: this machine has no usable CUDA device")
         store = get_store()
         cards = select_models(models, store)
         plan = build_plan(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -76,8 +78,23 @@ class LocalExecutor(Executor):
 # --- local process pool ---------------------------------------------------------------------------
 
 
-def _process_worker(tasks: Any, events: Any, settings: RunSettings) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """A driver killed with SIGKILL must not leave workers running jobs nobody will record (Linux)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
+
+
+def _process_worker(tasks: Any, events: Any, settings: RunSettings, parent_pid: int) -> None:
     """Worker process loop: take groups until the sentinel, report every event on the queue."""
+    _die_with_parent(parent_pid)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     cache = settings.make_cache()
@@ -112,7 +129,9 @@ class ProcessExecutor(Executor):
         for _ in range(count):
             tasks.put(None)
         processes = [
-            context.Process(target=_process_worker, args=(tasks, events, settings), daemon=True, name=f"sn-worker-{i}")
+            context.Process(
+                target=_process_worker, args=(tasks, events, settings, os.getpid()), daemon=True, name=f"sn-worker-{i}"
+            )
             for i in range(count)
         ]
         for process in processes:
