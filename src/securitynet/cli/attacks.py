@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_origin
 
 import typer
 from rich.table import Table
@@ -14,8 +14,10 @@ attacks_app = typer.Typer(help="Registered attacks (built in, entry points, plug
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("NoneType", "None")
+    """int, str | None, Literal['a', 'b']: the spelling a user needs to write a value."""
+    if get_origin(annotation) is None and isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
 
 
 def _params(cls: Any) -> list[dict[str, Any]]:
