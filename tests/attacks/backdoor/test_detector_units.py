@@ -67,13 +67,15 @@ def _card(backdoor: BackdoorInfo | None = None) -> ModelCard:
 
 
 @pytest.mark.slow
-def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model() -> None:
+@pytest.mark.parametrize("max_batch_images", [1024, 48])  # all classes in one pass, or groups of three
+def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model(max_batch_images: int) -> None:
     backdoored = _CornerBackdoor().requires_grad_(False)
     model = PixelModel(backdoored, _card())
     images = backdoored.images(64)
     assert (model(images).argmax(dim=1) == torch.arange(64) % 10).all()  # a working classifier
     # 64-pixel images: a larger starting lambda than the paper's 1e-3 for 3072-pixel CIFAR images.
-    params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=4, max_epochs=60, init_cost=0.02)
+    params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=4, max_epochs=60, init_cost=0.02,
+                                 max_batch_images=max_batch_images)
     result = reverse_engineer_triggers(model, images, 10, params, torch.Generator().manual_seed(2))
     assert result.masks.shape == (10, 8, 8) and result.patterns.shape == (10, 1, 8, 8)
     assert result.reached[2] and result.norms[2] < 8

@@ -13,7 +13,8 @@ stops early once its best norm has not improved by more than 1 - ``early_stop_th
 ``early_stop_patience`` epochs after lambda has moved both up and down.
 
 All classes are optimised at once: one batch of clean images is stamped with every class's candidate trigger
-and goes through the model as a single batch, and a class that has stopped leaves the batch. Adam keeps
+and goes through the model as a single batch, and a class that has stopped leaves the batch (models with many
+classes are optimised in groups of classes, at most ``max_batch_images`` stamped images per pass). Adam keeps
 per-parameter moments, so this is exactly the per-class optimisation of the paper, at the cost of one large
 forward/backward pass per step instead of K small ones.
 
@@ -67,6 +68,7 @@ class NeuralCleanseParams(AttackParams):
     early_stop_patience: int = Field(10, ge=1, description="epochs without improvement before a class stops")
     early_stop_threshold: float = Field(0.99, gt=0, le=1, description="relative improvement that resets it")
     anomaly_threshold: float = Field(2.0, gt=0, description="anomaly index above which a small norm is flagged")
+    max_batch_images: int = Field(1024, ge=1, description="most stamped images per forward pass (classes per group)")
 
 
 @dataclass
@@ -101,22 +103,41 @@ def reverse_engineer_triggers(
     generator: torch.Generator,
     progress: Any | None = None,
 ) -> ReversedTriggers:
-    """Optimise a mask and a pattern for every class at once on clean ``images`` ((N, C, H, W) in [0, 1])."""
+    """Optimise a mask and a pattern for every class on clean ``images`` ((N, C, H, W) in [0, 1]).
+
+    Classes go through the model together, in groups of at most ``max_batch_images / batch_size`` classes.
+    """
+    per_group = max(1, params.max_batch_images // params.batch_size)
+    parts = []
     with cpu_threads_for(model, images.device):
-        return _reverse_engineer(model, images, num_classes, params, generator, progress)
+        for first in range(0, num_classes, per_group):
+            group = np.arange(first, min(num_classes, first + per_group))
+            parts.append(_reverse_engineer(model, images, group, params, generator, progress))
+    return ReversedTriggers(
+        masks=np.concatenate([p.masks for p in parts]),
+        patterns=np.concatenate([p.patterns for p in parts]),
+        norms=np.concatenate([p.norms for p in parts]),
+        success=np.concatenate([p.success for p in parts]),
+        reached=np.concatenate([p.reached for p in parts]),
+        epochs=np.concatenate([p.epochs for p in parts]),
+        steps=sum(p.steps for p in parts),
+        images_evaluated=sum(p.images_evaluated for p in parts),
+    )
 
 
 def _reverse_engineer(
     model: PixelModel,
     images: torch.Tensor,
-    num_classes: int,
+    group: np.ndarray,
     params: NeuralCleanseParams,
     generator: torch.Generator,
     progress: Any | None,
 ) -> ReversedTriggers:
+    """The optimisation for the classes in ``group``; arrays are indexed by position in the group."""
     device = images.device
     n, channels, height, width = images.shape
-    classes = torch.arange(num_classes, device=device)
+    num_classes = len(group)
+    classes = torch.as_tensor(group, device=device)
     init = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
     mask_raw = _atanh_unit(torch.rand(num_classes, 1, height, width, generator=init)).to(device).requires_grad_()
     pattern_raw = _atanh_unit(torch.rand(num_classes, channels, height, width, generator=init)).to(device)
