@@ -24,6 +24,8 @@ from securitynet import config
 from securitynet.catalog.card import ModelCard
 
 PUBLIC_MNIST_QUERY = "file/*"
+LIRA_PREFIX = "mia.lira"
+LIRA_ARCHITECTURE = "mlp"
 
 
 @dataclass
@@ -95,7 +97,86 @@ def step_digits_zoo(state: QuickstartState) -> None:
     annotate_models(state.zoo_cards, state.store, console=state.console)
 
 
-STEPS: tuple[Step, ...] = (step_catalog, step_public_mnist, step_digits_zoo)
+def evaluate_pairs(state: QuickstartState, models: list[str], pairs: list[tuple[str, dict[str, Any]]],
+                   title: str) -> None:
+    """Run (attack, params) pairs on models through the engine; finished jobs in the store are reused.
+
+    The engine takes one parameter set per attack name and call, so pairs are run in rounds: round k
+    holds the k-th parameter set of every attack.
+    """
+    from securitynet.engine.run import evaluate
+
+    if not models or not pairs:
+        return
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for name, params in pairs:
+        for round_params in rounds:
+            if name not in round_params:
+                round_params[name] = params
+                break
+        else:
+            rounds.append({name: params})
+    state.console.rule(title)
+    failed: list[dict[str, Any]] = []
+    for round_params in rounds:
+        frame = evaluate(models, list(round_params), params=round_params, store=state.store, progress=True)
+        failed.extend(frame.attrs.get("failed", []))
+    for failure in failed:
+        state.notes.append(f"{failure['attack']} on {failure['model_id']} failed: {failure['error']}")
+
+
+def _model_ids(state: QuickstartState) -> list[str]:
+    return [card.id for card in state.public_cards + state.zoo_cards]
+
+
+def step_membership(state: QuickstartState) -> None:
+    from securitynet.attacks.membership.quickstart import membership_quickstart_attacks
+
+    # Shadow and reference models of the digits zoo train in seconds; the public models' do not.
+    # LiRA trains its reference models with each target's own recipe (up to 300 epochs), so within a few
+    # minutes it runs on the MLP family of the zoo only: four models spanning gaps from 2 to 14 points.
+    pairs = membership_quickstart_attacks(train_models=True)
+    reference_free = [(name, params) for name, params in pairs if not name.startswith(LIRA_PREFIX)]
+    lira = [(name, params) for name, params in pairs if name.startswith(LIRA_PREFIX)]
+    zoo_ids = [c.id for c in state.zoo_cards]
+    evaluate_pairs(state, zoo_ids, reference_free, "membership inference: digits zoo")
+    lira_ids = [c.id for c in state.zoo_cards if c.architecture == LIRA_ARCHITECTURE]
+    evaluate_pairs(state, lira_ids, lira, f"membership inference: LiRA on the {LIRA_ARCHITECTURE} models of the zoo")
+    evaluate_pairs(state, [c.id for c in state.public_cards], membership_quickstart_attacks(train_models=False),
+                   "membership inference: public MNIST models")
+
+
+def step_stealing(state: QuickstartState) -> None:
+    from securitynet.attacks.stealing import stealing_quickstart_attacks
+
+    evaluate_pairs(state, _model_ids(state), stealing_quickstart_attacks(), "model stealing")
+
+
+def step_backdoor(state: QuickstartState) -> None:
+    from securitynet.attacks.backdoor.quickstart import backdoor_quickstart
+
+    state.console.rule("backdoor detection: trojaned zoo and public models")
+    plan = backdoor_quickstart(state.store, small=True)
+    pairs = [(name, plan.params.get(name, {})) for name in plan.attacks]
+    evaluate_pairs(state, plan.models, pairs, "backdoor detectors")
+
+
+def step_report(state: QuickstartState) -> None:
+    from securitynet.analysis.report import write_quickstart_report
+
+    state.console.rule("report")
+    write_quickstart_report(state.store, config.home_dir() / "report", console=state.console)
+
+
+STEPS: tuple[Step, ...] = (
+    step_catalog,
+    step_public_mnist,
+    step_digits_zoo,
+    step_membership,
+    step_stealing,
+    step_backdoor,
+    step_report,
+)
 
 
 def run_quickstart(store: Any, console: Console | None = None, steps: tuple[Step, ...] = STEPS) -> QuickstartState:

@@ -17,7 +17,10 @@ from securitynet.zoo.weights import fetch_weights, load_state_dict_file, sha256_
 def build_module(card: ModelCard) -> torch.nn.Module:
     if not card.architecture:
         raise WeightsError(f"model card {card.id} names no architecture, so it cannot be built")
-    return build_architecture(card.architecture, card.num_classes, **card.arch_kwargs)
+    kwargs = dict(card.arch_kwargs)
+    # A card may pin num_classes in its arch_kwargs (e.g. a head wider than its label set); that wins.
+    num_classes = kwargs.pop("num_classes", card.num_classes)
+    return build_architecture(card.architecture, num_classes, **kwargs)
 
 
 def load_target(

@@ -1,0 +1,44 @@
+"""The main job: its steps register the catalog and annotate the public MNIST models into the store."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from rich.console import Console
+
+from securitynet import quickstart
+from securitynet.store import Store
+
+
+@pytest.mark.slow
+def test_catalog_and_public_mnist_steps_store_the_annotation(shared_data, store: Store, monkeypatch) -> None:
+    monkeypatch.delenv("SECURITYNET_MIRROR", raising=False)
+    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")
+    out = StringIO()
+    state = quickstart.run_quickstart(
+        store, Console(file=out, width=160), steps=(quickstart.step_catalog, quickstart.step_public_mnist)
+    )
+    assert len(state.public_cards) == 5
+    frame = store.results_frame(attack_like="annotation")
+    tests = frame[frame.metric == "test_accuracy"].set_index("model_id").value
+    assert tests["file/lenet5_advertorch_clean"] == pytest.approx(0.9889, abs=1e-4)
+    assert "file/badnet_verazuo_mnist" in out.getvalue()
+    # The published table came in too, with its 529 annotated models.
+    assert len(store.query_cards(source="published")) == 529
+
+
+def test_pairs_run_in_rounds_of_one_parameter_set_per_attack(monkeypatch) -> None:
+    calls: list[dict] = []
+
+    def fake_evaluate(models, attacks, *, params, store, progress):
+        calls.append(params)
+        import pandas as pd
+
+        return pd.DataFrame()
+
+    monkeypatch.setattr("securitynet.engine.run.evaluate", fake_evaluate)
+    state = quickstart.QuickstartState(store=None, console=Console(file=StringIO()))
+    pairs = [("a", {"k": 1}), ("b", {}), ("a", {"k": 2}), ("a", {"k": 3})]
+    quickstart.evaluate_pairs(state, ["m/1"], pairs, "test")
+    assert calls == [{"a": {"k": 1}, "b": {}}, {"a": {"k": 2}}, {"a": {"k": 3}}]
