@@ -18,6 +18,7 @@ app = typer.Typer(
 # Modules that add commands; each has register(app). Append new ones here.
 COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.catalog",
+    "securitynet.cli.coverage",
     "securitynet.cli.annotate",
     "securitynet.cli.fetch",
     "securitynet.cli.evaluate",
