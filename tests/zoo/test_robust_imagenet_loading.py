@@ -42,9 +42,9 @@ def _card_for(file: Path, card: ModelCard) -> ModelCard:
     return card.model_copy(update={"weights": card.weights.model_copy(update={"sha256": sha256_file(file)})})
 
 
+@pytest.mark.slow  # a 224 px ImageNet model built, saved, loaded and run on the CPU
 @pytest.mark.parametrize("card_id, constructor", [
-    pytest.param("robust_imagenet/resnet18_l2_eps3", "resnet18",  # built by robustness: module.model.
-                 marks=pytest.mark.slow),
+    ("robust_imagenet/resnet18_l2_eps3", "resnet18"),  # built by robustness: module.model.
     ("robust_imagenet/shufflenet_l2_eps3", "shufflenet_v2_x1_0"),  # torchvision in DummyModel: module.model.model.
 ])
 def test_robustness_checkpoint_loads_the_classifier_only(
