@@ -303,7 +303,7 @@ def write_quickstart_report(store: Any, out_dir: str | Path, *, console: Any = N
     report = write_report(store, out_dir)
     console = console or Console()
     for line in report.membership_gap_lines():
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
     console.print(f"report: {report.html}  (figures, CSV tables and {MARKDOWN_FILE} beside it)", highlight=False,
                   soft_wrap=True)
     console.print(f"browse the database: securitynet serve --report {report.out_dir}  (then open "

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         with console.status("computing statistics and drawing figures"):
             result = write_report(get_store(), out, models=models, n_boot=bootstrap, title=title)
         for line in result.membership_gap_lines():
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
         for name, why in result.not_drawn.items():
             console.print(f"[dim]figure {name} not drawn: {why}[/]", highlight=False, soft_wrap=True)
         console.print(
