@@ -14,6 +14,7 @@ from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.catalog.lookup import find_card
 from securitynet.engine.cache import PosteriorCache
 from securitynet.engine.context import JobContext
+from securitynet.zoo.loader import build_module
 from securitynet.zoo.selftrained import SelfTrainedRecipe, train_selftrained
 from securitynet.zoo.train import TrainRecipe
 
@@ -60,6 +61,12 @@ def test_reference_architecture_follows_the_target_or_a_documented_fallback(env)
     assert "outputs probabilities" in badnet.origin
     over_budget = refs.reference_spec(cards["file/lenet5_advertorch_clean"], max_params=1000, fallback="wrn")
     assert over_budget.architecture == "wrn" and "fallback" in over_budget.origin
+    # ResNet-20 is small in parameters but costs 41M multiply-accumulates per image: too slow to train N
+    # of on a CPU by default, its own architecture once the budget allows it (e.g. on a GPU)
+    resnet = find_card("pytorchcv/resnet20_cifar10")
+    assert refs.reference_spec(resnet).architecture == "small_cnn"
+    assert refs.multiply_accumulates(build_module(resnet), resnet.input) == 40_813_184
+    assert refs.reference_spec(resnet, max_macs=50_000_000).architecture == "pytorchcv:resnet20_cifar10"
     unknown = ModelCard(id="x/unknown", name="u", source="file", architecture="no_such_arch", dataset="cifar10",
                         num_classes=10, input=InputSpec(channels=3, size=(224, 224)))
     cifar = refs.reference_spec(unknown)

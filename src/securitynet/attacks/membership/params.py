@@ -34,7 +34,12 @@ class ReferenceParams(MembershipParams):
         None, ge=1, description="images per shadow/reference model (default: the target's, capped at half the pool)"
     )
     reference_max_params: int = Field(
-        refs.DEFAULT_MAX_PARAMS, ge=1, description="largest target architecture trained as its own reference"
+        refs.DEFAULT_MAX_PARAMS, ge=1,
+        description="largest target architecture (parameters) trained as its own reference",
+    )
+    reference_max_macs: int = Field(
+        refs.DEFAULT_MAX_MACS, ge=1,
+        description="costliest target architecture (multiply-accumulates per image) trained as its own reference",
     )
     reference_fallback: Literal["small_cnn", "wrn", "lenet", "mlp"] = Field(
         "small_cnn", description="architecture used when the target's cannot be trained here"
@@ -61,7 +66,7 @@ def sets_for(ctx: AttackContext, params: MembershipParams) -> MembershipSets:
 def spec_for(ctx: AttackContext, params: ReferenceParams) -> refs.ReferenceSpec:
     return refs.reference_spec(
         ctx.card, epochs=params.reference_epochs, max_params=params.reference_max_params,
-        fallback=params.reference_fallback,
+        max_macs=params.reference_max_macs, fallback=params.reference_fallback,
     )
 
 

@@ -10,8 +10,11 @@ Which model (`reference_spec`), in order of preference:
 1. a self-trained target (its card carries its recipe): the same architecture, arguments, input
    preprocessing and training recipe, and the same training-set size;
 2. a target whose card names a buildable architecture with logit outputs, at most ``max_params``
-   parameters and 2-D input of at most 64 px a side (trainable on a CPU in minutes): that architecture
-   with the target's preprocessing and `DEFAULT_RECIPE`, since a public model's recipe is unknown;
+   parameters, at most ``max_macs`` multiply-accumulates per image (counted over its convolution and
+   linear layers on one input) and 2-D input of at most 64 px a side, i.e. trainable on a CPU in
+   minutes (LeNet-5 class: a few million MACs; a CIFAR ResNet-20 has 41 million and falls back unless
+   the budget is raised, e.g. on a GPU): that architecture with the target's preprocessing and
+   `DEFAULT_RECIPE`, since a public model's recipe is unknown;
 3. otherwise a documented fallback from `securitynet.zoo.archs.small` (``small_cnn`` by default) at
    the dataset's resolution capped at 32 px (images are resized on the way in), or an MLP on the
    flattened volume for 3-D data. Models with probability outputs (a softmax inside) also fall back:
@@ -61,6 +64,7 @@ DEFAULT_RECIPE = TrainRecipe(
     epochs=20, optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=64, schedule="cosine", augmentation="none"
 )
 DEFAULT_MAX_PARAMS = 3_000_000
+DEFAULT_MAX_MACS = 20_000_000
 MAX_TRAINABLE_SIDE = 64
 FALLBACK_SIDE = 32
 FALLBACK_ARCHITECTURES = ("small_cnn", "wrn", "lenet", "mlp")
@@ -101,6 +105,7 @@ def reference_spec(
     *,
     epochs: int | None = None,
     max_params: int = DEFAULT_MAX_PARAMS,
+    max_macs: int = DEFAULT_MAX_MACS,
     fallback: str = "small_cnn",
 ) -> ReferenceSpec:
     """The reference-model spec for a target (see the module docstring for the order of preference).
@@ -111,7 +116,11 @@ def reference_spec(
         raise AttackError(f"fallback architecture must be one of {FALLBACK_ARCHITECTURES}, got {fallback!r}")
     if card.num_classes is None:
         raise AttackError(f"{card.id}: the card does not say how many classes the model has")
-    spec = _self_trained_spec(card) or _same_architecture_spec(card, max_params) or _fallback_spec(card, fallback)
+    spec = (
+        _self_trained_spec(card)
+        or _same_architecture_spec(card, max_params, max_macs)
+        or _fallback_spec(card, fallback, max_params, max_macs)
+    )
     if epochs is not None:
         spec = dataclasses.replace(spec, recipe=spec.recipe.replace(epochs=epochs))
     return spec
@@ -138,7 +147,30 @@ def _self_trained_spec(card: ModelCard) -> ReferenceSpec | None:
     )
 
 
-def _same_architecture_spec(card: ModelCard, max_params: int) -> ReferenceSpec | None:
+def multiply_accumulates(module: torch.nn.Module, spec: InputSpec) -> int:
+    """Multiply-accumulates of one forward pass on one image, over convolution and linear layers."""
+    total = 0
+
+    def count(layer: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(layer, torch.nn.Linear):
+            total += layer.in_features * layer.out_features
+        else:  # ConvNd: every output element costs (input channels / groups) x kernel volume
+            kernel = int(np.prod(layer.kernel_size)) * layer.in_channels // layer.groups
+            total += int(output[0].numel()) * kernel
+
+    kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    handles = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(1, spec.channels, *spec.size))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def _same_architecture_spec(card: ModelCard, max_params: int, max_macs: int) -> ReferenceSpec | None:
     from securitynet.zoo.archs import build_architecture
 
     spec = card.input
@@ -153,6 +185,12 @@ def _same_architecture_spec(card: ModelCard, max_params: int) -> ReferenceSpec |
     params = sum(p.numel() for p in module.parameters())
     if params > max_params:
         return None
+    try:
+        macs = multiply_accumulates(module, spec)
+    except Exception:  # the module cannot take the card's input: not a usable reference architecture
+        return None
+    if macs > max_macs:
+        return None
     return ReferenceSpec(
         dataset=card.dataset,
         architecture=card.architecture,
@@ -162,18 +200,18 @@ def _same_architecture_spec(card: ModelCard, max_params: int) -> ReferenceSpec |
         recipe=DEFAULT_RECIPE,
         target_train_size=card.train_size,
         origin=(
-            f"the target's architecture ({card.architecture}, {params} parameters) with the default reference "
-            "recipe: the target's own recipe is unknown"
+            f"the target's architecture ({card.architecture}, {params} parameters, {macs} multiply-accumulates "
+            "per image) with the default reference recipe: the target's own recipe is unknown"
         ),
     )
 
 
-def _fallback_spec(card: ModelCard, fallback: str) -> ReferenceSpec:
+def _fallback_spec(card: ModelCard, fallback: str, max_params: int, max_macs: int) -> ReferenceSpec:
     from securitynet.data import get_dataset
 
     info = get_dataset(card.dataset)
     shape = tuple(info.image_shape)
-    why = _why_not_same(card)
+    why = _why_not_same(card, max_params, max_macs)
     if len(shape) == 3 and shape[-1] not in (1, 3, 4):  # (D, H, W) grey volume: an MLP on the flat volume
         depth, height, width = shape
         return ReferenceSpec(
@@ -201,7 +239,7 @@ def _fallback_spec(card: ModelCard, fallback: str) -> ReferenceSpec:
     )
 
 
-def _why_not_same(card: ModelCard) -> str:
+def _why_not_same(card: ModelCard, max_params: int, max_macs: int) -> str:
     if not card.architecture:
         return "the card names no architecture"
     if card.output_kind != "logits":
@@ -210,7 +248,10 @@ def _why_not_same(card: ModelCard) -> str:
         return "the card has no input spec"
     if len(card.input.size) != 2 or max(card.input.size) > MAX_TRAINABLE_SIDE or card.input.resize_shorter:
         return f"input {tuple(card.input.size)} is too large to train reference models on a CPU"
-    return f"{card.architecture} is not buildable here or exceeds the parameter budget"
+    return (
+        f"{card.architecture} is not buildable here, or exceeds {max_params} parameters or {max_macs} "
+        "multiply-accumulates per image"
+    )
 
 
 # --- pools and reference sets -------------------------------------------------------------------------
