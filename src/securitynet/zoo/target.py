@@ -25,7 +25,9 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     A spec with `resize_shorter` (and `center_crop`) first applies that evaluation transform to images
     not already of the spec's size, as the model's own evaluation did.
     """
-    x = torch.from_numpy(np.ascontiguousarray(images))
+    # Dataset arrays are shared read-only views; torch.from_numpy would warn on them, and the
+    # float conversion below copies anyway, so copying the uint8 batch here costs nothing extra.
+    x = torch.from_numpy(np.array(images, copy=True, order="C"))
     rank = len(spec.size)
     if rank == 2:
         if x.ndim == 3:  # (N, H, W)
