@@ -98,7 +98,7 @@ def test_quickstart_attacks_are_registered_with_valid_parameters() -> None:
     public = membership_quickstart_attacks(train_models=False)
     for name, params in zoo + public:
         get_attack(name).parse_params(params)
-    assert {"mia.lira_online", "mia.lira_offline"} <= {name for name, _ in zoo}
+    assert "mia.lira_online" in {name for name, _ in zoo}
     assert all(p["n_reference"] <= 16 for name, p in zoo if name.startswith("mia.lira"))
     assert not any(name.startswith("mia.lira") for name, _ in public)
     # nothing on the public models trains a model: no shadow thresholds, no shadow attack models
