@@ -9,7 +9,14 @@ import pytest
 import torch
 from rich.console import Console
 
-from securitynet.annotation import ANNOTATION_ATTACK, annotate, annotate_models, annotation_table, published_values
+from securitynet.annotation import (
+    ANNOTATION_ATTACK,
+    ANNOTATION_VERSION,
+    annotate,
+    annotate_models,
+    annotation_table,
+    published_values,
+)
 from securitynet.catalog.card import InputSpec, ModelCard, PublishedAnnotation, WeightsSpec
 from securitynet.data import load_split
 from securitynet.store import JobRecord, Store
@@ -68,7 +75,7 @@ def test_annotation_measures_the_right_splits_and_stores_them_with_provenance(di
     assert values["overfit_gap"] == pytest.approx(train - test)
     assert (values["num_classes"], values["train_size"]) == (10, 898)
     job = frame.iloc[0]
-    assert job.attack == ANNOTATION_ATTACK and job.attack_version == "1" and job.run_id == "r1"
+    assert job.attack == ANNOTATION_ATTACK and job.attack_version == ANNOTATION_VERSION and job.run_id == "r1"
     assert job.weight_hash == digits_card.weight_hash
     assert job.seed is None or np.isnan(job.seed)
     assert job.params_json["member_split"] == "train" and job.params_json["test_split"] == "test"
