@@ -88,6 +88,9 @@ def run_ours(card, target, args) -> dict:
 def run_art(model, images: np.ndarray, labels: np.ndarray, args: argparse.Namespace) -> dict:
     from art.defences.transformer.poisoning import NeuralCleanse as ArtNeuralCleanse
     from art.estimators.classification import KerasClassifier
+    from art.estimators.poison_mitigation.neural_cleanse.keras import KerasNeuralCleanse
+
+    _keep_learning_rate_on_reset(KerasNeuralCleanse)
 
     classifier = KerasClassifier(model=model, clip_values=(0.0, 1.0), use_logits=False)
     cleanse = ArtNeuralCleanse(classifier)(
@@ -105,6 +108,26 @@ def run_art(model, images: np.ndarray, labels: np.ndarray, args: argparse.Namesp
             mask, _pattern = cleanse.generate_backdoor(x, y, np.eye(10, dtype=np.float32)[label])
             norms.append(float(np.sum(np.abs(mask))))
     return {"norms": np.array(norms), "seconds": time.perf_counter() - started}
+
+
+def _keep_learning_rate_on_reset(cls: type) -> None:
+    """Compatibility fix for ART 1.20 under Keras 3, not a change of its algorithm.
+
+    ``KerasNeuralCleanse.reset`` (called before every class) zeroes every variable of its Adam optimizer to
+    clear the moments; under Keras 3 those variables include the learning rate, so the optimisation never
+    moves and every class returns its initial random mask (anomaly index 0). The learning rate is restored.
+    """
+    if getattr(cls.reset, "_keeps_learning_rate", False):
+        return
+    original = cls.reset
+
+    def reset(self) -> None:
+        rate = float(self.opt.learning_rate)
+        original(self)
+        self.opt.learning_rate = rate
+
+    reset._keeps_learning_rate = True  # type: ignore[attr-defined]
+    cls.reset = reset
 
 
 def _read_json(path: str) -> dict:
