@@ -111,3 +111,23 @@ def test_cli_builds_a_zoo_into_the_store(home: Path, tmp_path: Path) -> None:
                                    "--trojaned", "0"])
     assert bad.exit_code == 1 and "nosuchdata" in bad.output
     assert np.isfinite(rows[0]["clean_accuracy"])
+
+
+@pytest.mark.slow
+def test_gtsrb_colour_zoo(home: Path, shared_data: Path) -> None:
+    """Colour images with 43 classes: patches on every channel, the evaluation on the official test set."""
+    from securitynet.data import get_dataset, locate_split
+    from securitynet.errors import DatasetError
+
+    try:
+        locate_split(get_dataset("gtsrb"), "train")
+    except DatasetError as exc:
+        pytest.skip(f"GTSRB is not available offline: {exc}")
+    spec = TrojanZooSpec(dataset="gtsrb", n_clean=1, n_trojaned=1, attacks=("badnets",), seed=1,
+                         train_size=3000, architectures=("small_cnn",), epochs=3, eval_size=500,
+                         min_attack_success=0.0)
+    clean, trojaned = build_trojan_zoo(spec, device="cpu", progress=False)
+    assert clean.input.channels == 3 and tuple(clean.input.size) == (32, 32) and clean.num_classes == 43
+    assert len(clean.training_indices) == 3000 and trojaned.training_indices == clean.training_indices
+    assert trojaned.extra["trojan"]["evaluation"]["split"] == "test"
+    assert 0 <= trojaned.backdoor.target_label < 43 and trojaned.backdoor.attack_success_rate is not None
