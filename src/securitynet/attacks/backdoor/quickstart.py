@@ -26,7 +26,7 @@ SMALL_PARAMS: dict[str, dict[str, Any]] = {
     "backdoor.neural_cleanse": {"n_images": 200, "batch_size": 16, "steps_per_epoch": 5, "max_epochs": 30},
     "backdoor.strip": {"n_inputs": 100, "n_calibration": 100, "n_overlay": 16, "n_overlay_pool": 200},
     "backdoor.abs": {"images_per_class": 2, "n_eval_images": 200, "steps": 80},
-    "backdoor.mntd": {"n_shadow_clean": 6, "n_shadow_trojaned": 6, "shadow_architectures": "mlp",
+    "backdoor.mntd": {"n_shadow_clean": 16, "n_shadow_trojaned": 16, "shadow_architectures": "mlp",
                       "shadow_train_size": 1000, "shadow_epochs": 4, "meta_epochs": 40},
 }
 
