@@ -479,6 +479,14 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def small_model_threads(module: nn.Module | None, device: torch.device | str) -> Iterator[None]:
+    """One CPU thread while a small model runs (restored afterwards), as training does; see `_cpu_threads`."""
+    threads = None if module is None else _cpu_threads(module, torch.device(device), None)
+    with _torch_threads(threads):
+        yield
+
+
 class _StepProgress:
     """A transient rich progress bar over training steps, or nothing when disabled."""
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.train import small_model_threads
 
 
 @dataclass(frozen=True)
@@ -131,23 +132,5 @@ def frozen_weights(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
         module.train(was_training)
 
 
-@contextlib.contextmanager
-def cpu_threads_for(module: torch.nn.Module | None, device: torch.device | str) -> Iterator[None]:
-    """One CPU thread for small models (restored afterwards), as the trainer does.
-
-    Steps of models under `SMALL_MODEL_PARAMS` parameters are dominated by per-operation overhead; extra threads
-    only add synchronisation, and on a machine shared with other work their spin-waiting makes a step 10-50x
-    slower. Larger models, and GPUs, keep torch's setting.
-    """
-    from securitynet.zoo.train import SMALL_MODEL_PARAMS
-
-    small = module is not None and sum(p.numel() for p in module.parameters()) < SMALL_MODEL_PARAMS
-    if torch.device(device).type != "cpu" or not small or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# Small models run on one CPU thread, exactly as the trainer runs them.
+cpu_threads_for = small_model_threads

@@ -8,8 +8,6 @@ output is the log of those probabilities, which are valid logits and train with 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +18,7 @@ import torch.nn as nn
 from securitynet.attacks.base import AttackError
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.zoo.target import images_to_tensor
-from securitynet.zoo.train import SMALL_MODEL_PARAMS
+from securitynet.zoo.train import small_model_threads
 
 SurrogateKind = Literal["target-arch", "wrn", "small-cnn"]
 SURROGATE_KINDS: tuple[str, ...] = ("target-arch", "wrn", "small-cnn")
@@ -95,7 +93,7 @@ def predict_labels(
     """Top-1 labels of a trained surrogate on uint8 images (natural layout), batched, without gradients."""
     module.eval().to(device)
     labels = []
-    with _threads_for(module, device):
+    with small_model_threads(module, device):
         for start in range(0, len(images), batch_size):
             x = images_to_tensor(images[start : start + batch_size], spec).to(device)
             labels.append(module(x).argmax(dim=1).cpu())
@@ -112,7 +110,7 @@ def predict_proba(
     was_training = module.training
     module.eval().to(device)
     chunks = []
-    with _threads_for(module, device):
+    with small_model_threads(module, device):
         for start in range(0, len(images), batch_size):
             x = images_to_tensor(images[start : start + batch_size], spec).to(device)
             chunks.append(torch.softmax(module(x).float(), dim=1).cpu())
@@ -120,20 +118,3 @@ def predict_proba(
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
-@contextlib.contextmanager
-def _threads_for(module: nn.Module, device: torch.device | str) -> Iterator[None]:
-    """One CPU thread for small surrogates, as the trainer trains them.
-
-    Their forward passes are dominated by per-operation overhead that more threads only add synchronisation
-    to; on a busy 2-core machine a LeNet labels 10,000 MNIST images in 2 s on one thread and 7-9 s on two.
-    """
-    small = sum(p.numel() for p in module.parameters()) < SMALL_MODEL_PARAMS
-    if torch.device(device).type != "cpu" or not small or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
