@@ -137,9 +137,8 @@ class PosteriorCache:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_used = 0
         self._unhashed_tokens: weakref.WeakKeyDictionary[torch.nn.Module, str] = weakref.WeakKeyDictionary()
-        # Per model, the batch size that fitted and whether channels-last input worked: found once,
-        # reused by later splits of the same model.
-        self._predictor_state: dict[str, tuple[int | None, bool | None]] = {}
+        # Per model, the batch size that fitted: found once, reused by later splits of the same model.
+        self._predictor_batch: dict[str, int] = {}
         self.stats = CacheStats()
 
     # --- keys -----------------------------------------------------------------------------------
@@ -176,9 +175,9 @@ class PosteriorCache:
             self.stats.disk_hits += 1
         else:
             self.stats.misses += 1
-            predictor = BatchedPredictor(target, *self._predictor_state.get(model_key, (None, None)))
+            predictor = BatchedPredictor(target, self._predictor_batch.get(model_key))
             probs = predictor(_images(split))
-            self._predictor_state[model_key] = (predictor.batch_size, predictor.channels_last)
+            self._predictor_batch[model_key] = predictor.batch_size
             self.stats.rows_computed += len(probs)
             self.stats.forward_batches += predictor.forward_batches
             if persistent and self.disk:
@@ -192,7 +191,7 @@ class PosteriorCache:
         model_key, _ = self._model_key(target)
         for key in [k for k in self._memory if k.startswith(f"{model_key}/")]:
             self._memory_used -= self._memory.pop(key).nbytes
-        self._predictor_state.pop(model_key, None)
+        self._predictor_batch.pop(model_key, None)
 
     def clear_memory(self) -> None:
         self._memory.clear()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.memory_format import as_layout, use_channels_last
 
 
 def default_device() -> torch.device:
@@ -116,11 +117,17 @@ class TargetModel:
     weight_hash: str | None = None
     device: torch.device = field(default_factory=default_device)
     batch_size: int = 256
+    # Whether the module runs in channels-last layout (see `zoo.memory_format`); decided on construction.
+    channels_last: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.module.eval().to(self.device)
-        if self.card.input is None:
+        spec = self.card.input
+        if spec is None:
             raise ShapeError(f"model card {self.card.id} has no input spec, so images cannot be fed to it")
+        if not spec.is_volume:
+            example = torch.zeros(2, spec.channels, *spec.size, device=self.device)
+            self.channels_last = use_channels_last(self.module, example)
 
     @property
     def id(self) -> str:
@@ -135,7 +142,7 @@ class TargetModel:
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable: preprocessed input tensor -> posteriors (for white-box attacks)."""
-        return outputs_to_proba(self.module(x), self.card.output_kind)
+        return outputs_to_proba(self.module(as_layout(x, self.channels_last)), self.card.output_kind)
 
     @torch.inference_mode()
     def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -144,6 +151,7 @@ class TargetModel:
         chunks = []
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start : start + batch_size]).to(self.device, non_blocking=True)
+            x = as_layout(x, self.channels_last)
             chunks.append(outputs_to_proba(self.module(x), self.card.output_kind).cpu())
         if not chunks:
             return np.zeros((0, self.card.num_classes or 0), dtype=np.float32)

@@ -36,7 +36,6 @@ from pydantic import Field
 
 from securitynet.attacks.backdoor.common import (
     PixelModel,
-    cpu_threads_for,
     defender_images,
     frozen_weights,
     ground_truth,
@@ -242,7 +241,7 @@ class ArtificialBrainStimulation(Attack):
         eval_images = to_pixels(pool.images[evaluation], card.input).to(ctx.device)
         eval_labels = pool.labels[evaluation]
 
-        with frozen_weights(target.module) as module, cpu_threads_for(module, ctx.device):
+        with frozen_weights(target.module) as module:
             model = PixelModel(module, card).to(ctx.device)
             layer_name, layer = pick_layer(module, params.layer)
             candidates = stimulation_analysis(model, layer, images, labels, params)

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
-from securitynet.zoo.train import small_model_threads
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,3 @@ def frozen_weights(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
             parameter.requires_grad_(flag)
         module.train(was_training)
 
-
-# Small models run on one CPU thread, exactly as the trainer runs them.
-cpu_threads_for = small_model_threads

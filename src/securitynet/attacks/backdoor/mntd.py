@@ -33,7 +33,7 @@ from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from securitynet import config
-from securitynet.attacks.backdoor.common import PixelModel, cpu_threads_for, ground_truth
+from securitynet.attacks.backdoor.common import PixelModel, ground_truth
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
@@ -144,7 +144,7 @@ def train_meta_classifier(
     image_shape = tuple(int(v) for v in info.image_shape)
     grey = len(image_shape) == 2
     generator = torch.Generator().manual_seed(params.shadow_seed)
-    with torch.random.fork_rng(devices=[]), cpu_threads_for(shadows[0].target.module, device):
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params.shadow_seed)
         meta = MetaClassifier(params.n_queries, num_classes, params.meta_hidden).to(device)
         channels = 1 if grey else image_shape[-1]

@@ -40,7 +40,6 @@ from pydantic import Field
 
 from securitynet.attacks.backdoor.common import (
     PixelModel,
-    cpu_threads_for,
     defender_images,
     frozen_weights,
     ground_truth,
@@ -109,10 +108,9 @@ def reverse_engineer_triggers(
     """
     per_group = max(1, params.max_batch_images // params.batch_size)
     parts = []
-    with cpu_threads_for(model, images.device):
-        for first in range(0, num_classes, per_group):
-            group = np.arange(first, min(num_classes, first + per_group))
-            parts.append(_reverse_engineer(model, images, group, params, generator, progress))
+    for first in range(0, num_classes, per_group):
+        group = np.arange(first, min(num_classes, first + per_group))
+        parts.append(_reverse_engineer(model, images, group, params, generator, progress))
     return ReversedTriggers(
         masks=np.concatenate([p.masks for p in parts]),
         patterns=np.concatenate([p.patterns for p in parts]),
