@@ -114,3 +114,22 @@ def test_temperature_softens_posteriors_as_distillation_does() -> None:
     assert np.allclose(softened, expected)
     assert np.array_equal(softened.argmax(axis=1), probs.argmax(axis=1))
     assert soften(probs, 1.0) is probs
+
+
+def test_smoothing_mixes_answers_with_the_uniform_distribution() -> None:
+    from securitynet.attacks.stealing.knockoff import _targets, one_hot
+
+    probs = np.array([[0.97, 0.02, 0.01], [0.1, 0.3, 0.6]])
+    smoothed = _targets(probs, "posterior", 1.0, 0.1)["soft_labels"]
+    assert np.allclose(smoothed, 0.9 * probs + 0.1 / 3) and np.allclose(smoothed.sum(axis=1), 1)
+    assert np.allclose(_targets(probs, "posterior", 1.0, 0.0)["soft_labels"], probs)
+    # A label answer is a one-hot posterior: smoothed the same way, by the trainer's label smoothing.
+    labels = _targets(one_hot(np.array([0, 2]), 3), "label", 1.0, 0.1)
+    assert labels == {"labels": labels["labels"]} and labels["labels"].tolist() == [0, 2]
+
+
+def test_label_runs_record_their_smoothing_in_the_recipe(digits_target, run_knockoff) -> None:
+    label, _, _ = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]})
+    posterior, _, _ = run_knockoff(digits_target, {**FAST, "answer": "posterior", "curve": [1.0]}, key="posterior")
+    assert label.data["recipe"]["label_smoothing"] == 0.1 and label.data["recipe"]["batch_size"] == 64
+    assert posterior.data["recipe"]["label_smoothing"] == 0.0  # applied to the soft targets instead

