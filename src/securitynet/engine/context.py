@@ -24,6 +24,7 @@ from securitynet.engine.access import count_queries, unwrap
 from securitynet.engine.cache import PosteriorCache, split_key
 from securitynet.engine.files import atomic_write
 from securitynet.engine.seeding import derive_seed
+from securitynet.errors import DatasetError
 
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -108,16 +109,24 @@ class JobContext:
 
         Members come from ``member_split`` (default: the dataset's member split present here),
         non-members from ``nonmember_split`` (default: its held-out split); ``exclude`` ({split: indices}
-        or ArraySplits) keeps images out of both, e.g. an attacker's own data. When a split holds fewer
+        or ArraySplits) keeps images out of both, e.g. an attacker's own data. A model trained on a subset
+        of its training split (``card.training_indices``) has members only there: the rest of that split is
+        excluded too, so no attack can call an image the model never saw a member. When a split holds fewer
         than ``n`` images both sides shrink to the same size; the sample says so. Both index lists
         are recorded.
         """
         from securitynet.data import sample_membership
 
         dataset = dataset or self.card.dataset
+        if dataset == self.card.dataset and self.card.training_indices is not None:
+            member_split, exclude = self._within_training_subset(member_split, nonmember_split, exclude)
         sample = sample_membership(
             dataset, n, seed=self.seed, member_split=member_split, nonmember_split=nonmember_split, exclude=exclude
         )
+        training_indices = self.card.training_indices
+        if training_indices is not None and dataset == self.card.dataset \
+                and not np.isin(sample.members.indices, training_indices).all():
+            raise DatasetError(f"members of {self.card.id} were drawn outside its training indices (a bug)")
         self.data_used.append(
             {
                 "kind": "membership",
@@ -133,6 +142,30 @@ class JobContext:
             }
         )
         return sample
+
+    def _within_training_subset(
+        self, member_split: str | None, nonmember_split: str | None, exclude: Any
+    ) -> tuple[str, dict[str, np.ndarray]]:
+        """The member split and exclusions that keep members inside ``card.training_indices``."""
+        from securitynet.data import load_split
+        from securitynet.data.membership import normalise_exclude
+
+        card, info = self.card, self.dataset_info()
+        split = member_split or card.training_split
+        if split != card.training_split:
+            raise DatasetError(
+                f"{card.id} was trained on a subset of {card.training_split!r}; members cannot come from {split!r}"
+            )
+        if (nonmember_split or info.nonmember_split) == split:
+            raise DatasetError(
+                f"{card.id} was trained on a subset of {split!r}, which is also the non-member split: "
+                "pass another nonmember_split"
+            )
+        excluded = normalise_exclude(exclude, card.dataset)
+        full = load_split(card.dataset, split)
+        outside = np.setdiff1d(np.asarray(full.indices), np.asarray(card.training_indices, dtype=np.int64))
+        excluded[split] = np.union1d(excluded.get(split, np.zeros(0, np.int64)), outside)
+        return split, excluded
 
     # --- the target through the cache -----------------------------------------------------------
 

@@ -7,8 +7,8 @@ All attacks of this suite on one model see the same evaluation sets for a given 
   models trained on it are reused across every target of that dataset and architecture;
 - the *evaluation members and non-members* come from ``ctx.membership`` with the population excluded, so
   the attacker never trained on, or tuned a threshold with, an image it is evaluated on. For a model
-  trained on a subset of its training split (``card.training_indices``), members are drawn from that
-  subset only: the rest of the split is excluded from the member side, since those images are not members.
+  trained on a subset of its training split (``card.training_indices``), ``ctx.membership`` draws members
+  from that subset only, since the rest of the split holds no members.
 
 Everything drawn is recorded in the job (the context records the evaluation indices; the population's
 split, seed and indices are recorded here).
@@ -103,36 +103,15 @@ def evaluation_sets(
     population of the default fraction, so that their sets equal those of the other attacks: pass the
     same fraction and ignore ``population``).
     """
-    card = ctx.card
-    info = ctx.dataset_info()
     exclude: dict[str, np.ndarray] = {}
     population = None
     if population_fraction is not None:
         population = attacker_population(ctx, population_fraction, split=nonmember_split)
         exclude[population.split] = np.asarray(population.indices)
-    training_indices = getattr(card, "training_indices", None)
-    if training_indices is not None:
-        split = member_split or card.training_split
-        if split != card.training_split:
-            raise AttackError(
-                f"{card.id} was trained on a subset of {card.training_split!r}; members cannot come from {split!r}"
-            )
-        if (nonmember_split or info.nonmember_split) == split:
-            raise AttackError(
-                f"{card.id} was trained on a subset of {split!r}, which is also the non-member split: "
-                "pass another nonmember_split"
-            )
-        from securitynet.data import load_split
-
-        full = load_split(info.name, split)
-        outside = np.setdiff1d(np.asarray(full.indices), np.asarray(training_indices, dtype=np.int64))
-        exclude[split] = np.union1d(exclude.get(split, np.zeros(0, np.int64)), outside)
-        member_split = split
+    # ctx.membership keeps members inside card.training_indices for a model trained on a subset.
     sample = ctx.membership(
         n, member_split=member_split, nonmember_split=nonmember_split, exclude=exclude or None
     )
-    if training_indices is not None and not np.isin(sample.members.indices, training_indices).all():
-        raise AttackError(f"members of {card.id} were drawn outside its training indices (a bug)")
     return MembershipSets(members=sample.members, nonmembers=sample.nonmembers, population=population)
 
 
