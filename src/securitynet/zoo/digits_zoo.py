@@ -20,6 +20,7 @@ import torch
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import TrainingError
+from securitynet.zoo.progress import ZooProgress
 from securitynet.zoo.selftrained import SelfTrainedRecipe, train_selftrained
 from securitynet.zoo.train import TrainRecipe
 
@@ -122,7 +123,7 @@ def build_digits_zoo(
     data = load_split(DATASET, "train")
     recipes = zoo_recipes(len(data), size=size, seed=seed)
     cards = []
-    with _ZooProgress(progress, len(recipes)) as bar:
+    with ZooProgress(progress, len(recipes), "digits zoo") as bar:
         for recipe in recipes:
             bar.start(recipe.card_id)
             result = train_selftrained(recipe, data=data, store=store, device=device, progress=False, force=force)
@@ -160,34 +161,3 @@ def measure_gaps(cards: list[ModelCard], *, device: str | torch.device | None = 
         epochs = card.extra["recipe"]["train"]["epochs"]
         rows.append(GapRow(card.id, len(members), epochs, train_acc, test_acc))
     return rows
-
-
-class _ZooProgress:
-    """One rich progress line over the zoo's models (reused ones count as done at once)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self.progress: Any = None
-
-    def __enter__(self) -> _ZooProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("digits zoo {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-            )
-            self.progress.__enter__()
-            self.task = self.progress.add_task("", total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def start(self, model_id: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"training {model_id.rsplit('/', 1)[-1]}")
-
-    def done(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)

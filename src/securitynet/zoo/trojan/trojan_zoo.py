@@ -33,6 +33,7 @@ import torch
 
 from securitynet.catalog.card import BackdoorInfo, InputSpec, ModelCard
 from securitynet.errors import DatasetError, TrainingError
+from securitynet.zoo.progress import ZooProgress
 from securitynet.zoo.selftrained import SelfTrainedRecipe, save_card, train_selftrained
 from securitynet.zoo.train import TrainRecipe
 from securitynet.zoo.trojan.poison import PoisonSpec
@@ -219,7 +220,7 @@ def build_trojan_zoo(
     evaluations: dict[str, _Evaluation] = {}  # built after the first model, which knows the training indices
 
     cards: list[ModelCard] = []
-    with _ZooProgress(progress, spec.n_clean + spec.n_trojaned, spec.dataset) as bar:
+    with ZooProgress(progress, spec.n_clean + spec.n_trojaned, f"trojan zoo {spec.dataset}") as bar:
         for index in range(spec.n_clean):
             plan = plan_clean(spec, index, input_spec, num_classes)
             bar.start(plan.recipe.card_id)
@@ -396,34 +397,3 @@ def _measure_and_save(
     })
     save_card(updated)
     return updated
-
-
-class _ZooProgress:
-    """One rich progress line over the zoo's models (reused ones count as done at once)."""
-
-    def __init__(self, enabled: bool, total: int, dataset: str) -> None:
-        self.enabled, self.total, self.dataset = enabled, total, dataset
-        self.progress: Any = None
-
-    def __enter__(self) -> _ZooProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-            )
-            self.progress.__enter__()
-            self.task = self.progress.add_task(f"trojan zoo {self.dataset}", total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def start(self, model_id: str) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"trojan zoo: {model_id.rsplit('/', 1)[-1]}")
-
-    def done(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
