@@ -141,3 +141,18 @@ def test_bootstrap_ranks_equal_scipy_rankdata_with_ties() -> None:
     values = rng.integers(0, 6, size=30).astype(float)  # many ties
     index = rng.integers(0, 30, size=(50, 30))
     assert np.allclose(_bootstrap_ranks(values, index), sps.rankdata(values[index], axis=1))
+
+
+def test_backdoor_metrics_that_are_not_scores_get_no_auroc() -> None:
+    rows = []
+    for i, (backdoored, target) in enumerate([(True, 1), (True, 7), (False, 3), (False, 0)]):
+        for metric, value in (("score", 2.0 + i if backdoored else 0.5), ("suspected_target", target)):
+            rows.append({"origin": "measured", "attack": "backdoor.neural_cleanse", "variant": "default",
+                         "metric": metric, "value": float(value), "model_id": f"m{i}"})
+    agg = pd.DataFrame(rows)
+    cov = pd.DataFrame({"model_id": [f"m{i}" for i in range(4)], "backdoored": [True, True, False, False]})
+    table = backdoor_detection(agg, cov).set_index("metric")
+    assert table.loc["score", "model_auroc"] == pytest.approx(1.0)
+    assert np.isnan(table.loc["suspected_target", "model_auroc"])
+    assert "not a score" in table.loc["suspected_target", "note"]
+    assert table.loc["suspected_target", "mean_backdoored"] == pytest.approx(4.0)

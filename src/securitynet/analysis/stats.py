@@ -266,9 +266,17 @@ def public_vs_selftrained(agg: pd.DataFrame, covariates: pd.DataFrame, *, n_boot
                                        "note"])
 
 
+# Backdoor metrics that are not scores over models: an AUROC of them would mean nothing.
+_NOT_BACKDOOR_SCORES = {
+    "suspected_target": "a class label, not a score: no AUROC",
+    "target_hit": "defined for backdoored models only: no AUROC",
+}
+
+
 def backdoor_detection(agg: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFrame:
     """Model-level AUROC of every backdoor detector's per-model scores, recomputed over the selected models
-    whose ground truth (clean or backdoored) is known. Higher scores are taken to mean "backdoored"."""
+    whose ground truth (clean or backdoored) is known. Higher scores are taken to mean "backdoored"; metrics
+    that are not scores (the suspected target label, the target hit) get their means and no AUROC."""
     values = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
     values = values.merge(covariates[["model_id", "backdoored"]], on="model_id")
     values = values[values.backdoored.notna() & values.value.notna()]
@@ -277,11 +285,13 @@ def backdoor_detection(agg: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFr
         truth = part.backdoored.astype(bool).to_numpy()
         score = part.value.to_numpy(float)
         n_bd, n_clean = int(truth.sum()), int((~truth).sum())
-        auroc = float(roc_auc_score(truth, score)) if n_bd and n_clean else np.nan
+        note = _NOT_BACKDOOR_SCORES.get(metric) or (None if n_bd and n_clean else "needs clean and backdoored models")
+        auroc = float(roc_auc_score(truth, score)) if n_bd and n_clean and metric not in _NOT_BACKDOOR_SCORES \
+            else np.nan
         rows.append({"attack": attack, "variant": variant, "metric": metric, "n_clean": n_clean,
                      "n_backdoored": n_bd, "mean_clean": float(score[~truth].mean()) if n_clean else np.nan,
                      "mean_backdoored": float(score[truth].mean()) if n_bd else np.nan, "model_auroc": auroc,
-                     "note": None if n_bd and n_clean else "needs clean and backdoored models"})
+                     "note": note})
     return pd.DataFrame(rows, columns=["attack", "variant", "metric", "n_clean", "n_backdoored", "mean_clean",
                                        "mean_backdoored", "model_auroc", "note"])
 
