@@ -65,6 +65,9 @@ def test_sigkill_then_rerun_finishes_every_job_once(tmp_path, tiny_cards, engine
     runs = jobs.groupby("run_id").job_key.apply(set)
     assert len(runs) == 2 and done_before in list(runs)  # jobs of the killed run were kept, not rerun
     with store.engine.connect() as conn:
+        statuses = sorted(conn.execute(sa.select(schema.runs.c.status)).scalars())
+    assert statuses == ["finished", "interrupted"]  # the second run closed the killed one's row
+    with store.engine.connect() as conn:
         per_job = conn.execute(
             sa.select(schema.jobs.c.attack, sa.func.count(schema.results.c.id))
             .select_from(schema.jobs.join(schema.results)).group_by(schema.jobs.c.id)

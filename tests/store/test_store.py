@@ -88,3 +88,37 @@ def test_schema_version_recorded_and_newer_refused(tmp_path) -> None:
 def test_malformed_card_names_card_and_field() -> None:
     with pytest.raises(CardError, match=r"model card x/y is malformed: num_classes"):
         ModelCard.from_dict({"id": "x/y", "name": "y", "source": "t", "dataset": "d", "num_classes": 0})
+
+
+def test_a_version_1_database_gains_runs_pid(tmp_path) -> None:
+    """A database made by the first release (runs without pid) is upgraded in place, its rows kept."""
+    url = f"sqlite:///{tmp_path / 'v1.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        schema.metadata.create_all(conn)
+        conn.execute(sa.text("ALTER TABLE runs DROP COLUMN pid"))
+        conn.execute(sa.insert(schema.schema_info).values(version=1, migrated_at=sa.func.now()))
+        conn.execute(sa.text("INSERT INTO runs (id, status, started_at) VALUES ('old', 'finished', '2026-01-01')"))
+    store = Store(url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.max(schema.schema_info.c.version))).scalar() == 2
+        assert conn.execute(sa.select(schema.runs.c.id, schema.runs.c.pid)).all() == [("old", None)]
+
+
+def test_runs_whose_driver_died_are_marked_interrupted(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from securitynet.engine.run import process_alive
+
+    store = Store(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id, host, pid in (("killed", "here", dead.pid), ("alive", "here", os.getpid()),
+                              ("elsewhere", "there", dead.pid)):
+        store.start_run(run_id, command=None, executor="local", host=host, software_version=None, pid=pid)
+    assert store.close_abandoned_runs("here", process_alive) == ["killed"]
+    with store.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(schema.runs.c.id, schema.runs.c.status)).all())
+    assert status == {"killed": "interrupted", "alive": "running", "elsewhere": "running"}

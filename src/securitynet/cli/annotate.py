@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shlex
 import sys
@@ -39,7 +40,7 @@ def annotate_command(
     cards = select_cards(" ".join(query), store)  # raises a clear error when nothing matches
     run_id = f"annotate-{uuid.uuid4().hex[:12]}"
     store.start_run(run_id, command=shlex.join(["securitynet", *sys.argv[1:]]), executor="local",
-                    host=platform.node(), software_version=__version__)
+                    host=platform.node(), software_version=__version__, pid=os.getpid())
     status = "failed"
     try:
         rows = annotate_models(

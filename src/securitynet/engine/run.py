@@ -100,9 +100,10 @@ def execute_plan(
         summary.status = "nothing to do"
         return summary
     _register_missing_cards(store, plan.cards)
+    store.close_abandoned_runs(platform.node(), process_alive)
     store.start_run(
         run_id, command=command or " ".join(sys.argv), executor=runner.name, host=platform.node(),
-        software_version=securitynet.__version__,
+        software_version=securitynet.__version__, pid=os.getpid(),
     )
     expected = {job.key: job for group in plan.groups for job in group.jobs}
     status = "failed"
@@ -129,6 +130,17 @@ def execute_plan(
         summary.status = status
         store.finish_run(run_id, status)
     return summary
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def plan_results(store: Any, plan: Plan) -> pd.DataFrame:

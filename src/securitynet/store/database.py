@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -237,14 +237,28 @@ class Store:
     # --- runs, jobs, results --------------------------------------------------------------------
 
     def start_run(self, run_id: str, *, command: str | None, executor: str | None, host: str | None,
-                  software_version: str | None) -> None:
+                  software_version: str | None, pid: int | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 sa.insert(schema.runs).values(
                     id=run_id, command=command, executor=executor, status="running", host=host,
-                    software_version=software_version, started_at=_now(),
+                    software_version=software_version, started_at=_now(), pid=pid,
                 )
             )
+
+    def close_abandoned_runs(self, host: str, is_alive: Callable[[int], bool]) -> list[str]:
+        """Mark "interrupted" the runs still "running" on ``host`` whose driver process is gone (killed with
+        SIGKILL, or the machine went down); returns their ids. Runs of other hosts are left alone: their
+        processes cannot be checked from here. (A pid reused by a new process keeps its run "running".)"""
+        r = schema.runs
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(r.c.id, r.c.pid).where(r.c.status == "running", r.c.host == host, r.c.pid.is_not(None))
+            ).all()
+            gone = [run_id for run_id, pid in rows if not is_alive(int(pid))]
+            if gone:
+                conn.execute(sa.update(r).where(r.c.id.in_(gone)).values(status="interrupted"))
+        return gone
 
     def finish_run(self, run_id: str, status: str = "finished") -> None:
         with self.engine.begin() as conn:

@@ -14,8 +14,15 @@ def _create_v1(conn: sa.Connection) -> None:
     schema.metadata.create_all(conn)
 
 
+def _runs_pid_v2(conn: sa.Connection) -> None:
+    """runs.pid, so that a run killed without a chance to say so can be told from one still going."""
+    # A database created at version 1 by this release already has it (create_all builds the newest tables).
+    if "pid" not in {column["name"] for column in sa.inspect(conn).get_columns("runs")}:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
+
+
 # version -> step that brings a database at version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _create_v1}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _create_v1, 2: _runs_pid_v2}
 
 
 def current_version(conn: sa.Connection) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -86,6 +86,8 @@ runs = sa.Table(
     sa.Column("host", sa.String(255)),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # The driver's process id (schema 2): a "running" run whose process is gone on its host was killed.
+    sa.Column("pid", sa.Integer),
 )
 
 # One row per (model, weights, attack, version, params, seed): the unit that is run once.
