@@ -116,7 +116,9 @@ class TargetModel:
     module: torch.nn.Module
     weight_hash: str | None = None
     device: torch.device = field(default_factory=default_device)
-    batch_size: int = 256
+    # Images per forward pass of predict_proba: None picks 64 on CPU (cache-sized batches beat large ones
+    # there; see engine/inference.py) and 256 on a GPU.
+    batch_size: int | None = None
     # Whether the module runs in channels-last layout (see `zoo.memory_format`); decided on construction.
     channels_last: bool = field(default=False, init=False)
 
@@ -147,7 +149,7 @@ class TargetModel:
     @torch.inference_mode()
     def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Posteriors (N, C) for uint8 images in the dataset's natural layout."""
-        batch_size = batch_size or self.batch_size
+        batch_size = batch_size or self.batch_size or (64 if torch.device(self.device).type == "cpu" else 256)
         chunks = []
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start : start + batch_size]).to(self.device, non_blocking=True)

@@ -105,7 +105,7 @@ def he_initialise(module: nn.Module, seed: int) -> None:
 
 
 def predict_labels(
-    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 256
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 64
 ) -> np.ndarray:
     """Top-1 labels of a trained surrogate on uint8 images (natural layout), batched, without gradients."""
     probs = predict_proba(module, images, spec, device, batch_size)
@@ -113,10 +113,10 @@ def predict_labels(
 
 
 def predict_proba(
-    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 256
+    module: nn.Module, images: np.ndarray, spec: InputSpec, device: torch.device | str, batch_size: int = 64
 ) -> np.ndarray:
-    """Softmax outputs of a surrogate, batched (256: small batches keep a CPU's caches warm, about 1.6x faster
-    than 2,000 for a LeNet-5); the module's train/eval mode and memory layout are left as they were."""
+    """Softmax outputs of a surrogate, batched (small batches keep a CPU's caches warm, see
+    engine/inference.py); the module's train/eval mode and memory layout are left as they were."""
     if len(images) == 0:
         return np.zeros((0, 0), dtype=np.float32)
     was_training = module.training
