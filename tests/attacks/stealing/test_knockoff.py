@@ -132,4 +132,9 @@ def test_label_runs_record_their_smoothing_in_the_recipe(digits_target, run_knoc
     label, _, _ = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]})
     posterior, _, _ = run_knockoff(digits_target, {**FAST, "answer": "posterior", "curve": [1.0]}, key="posterior")
     assert label.data["recipe"]["label_smoothing"] == 0.1 and label.data["recipe"]["batch_size"] == 64
-    assert posterior.data["recipe"]["label_smoothing"] == 0.0  # applied to the soft targets instead
+    assert label.data["smoothing"] == 0.1
+    # Posteriors are softened by the temperature (2) instead, and smoothed only when asked.
+    assert posterior.data["recipe"]["label_smoothing"] == 0.0 and posterior.data["smoothing"] == 0.0
+    assert posterior.data["temperature"] == 2.0
+    asked = get_attack("stealing.knockoff")({"answer": "posterior", "label_smoothing": 0.2}).params
+    assert asked.smoothing == 0.2
