@@ -32,6 +32,12 @@ from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
 from securitynet.attacks.membership import thresholds as th
+from securitynet.attacks.membership.leave_one_out import (
+    require_three,
+    signal_matrix,
+    threshold_decisions,
+    usable_columns,
+)
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import single_label_reason
@@ -115,21 +121,15 @@ class _Lira(Attack):
         sets = sets_for(ctx, params)
         candidates = [sets.members, sets.nonmembers]
         references = (online_set if self.online else offline_set)(ctx, params, sets, params.n_reference)
-        target_phi = np.concatenate([logit_confidence(ctx.posteriors(target, s), s.labels) for s in candidates])
-        ref_phi = phi_matrix(ctx, [m.target for m in references.models], candidates)
+        target_phi = signal_matrix(ctx, [target], candidates, logit_confidence)[0]
+        ref_phi = signal_matrix(ctx, [m.target for m in references.models], candidates, logit_confidence)
         ref_in = np.concatenate([references.trained_on(s) for s in candidates], axis=1)
         scores = self._scores(target_phi, ref_phi, ref_in, params.variance)
 
-        decisions = threshold_info = None
-        reason = "choose_threshold is off"
-        if params.choose_threshold:
-            try:
-                threshold = self._leave_one_out_threshold(ctx, references, candidates, sets.population, params)
-                decisions = th.decide(scores, threshold)
-                threshold_info = {"source": "reference model 0 attacked with the others (leave one out)",
-                                  "value": th.describe_thresholds(threshold)}
-            except (AttackError, ValueError) as exc:
-                reason = f"no threshold from the reference models: {exc}"
+        decisions, threshold_info, reason = threshold_decisions(
+            params.choose_threshold, scores,
+            lambda: self._leave_one_out_threshold(ctx, references, candidates, sets.population, params),
+        )
         return membership_result(
             ctx, scores, sets, decisions=decisions, no_threshold_reason=reason, threshold=threshold_info,
             data={"lira": {"online": self.online, "variance": params.variance, "n_reference": len(references)}},
@@ -144,25 +144,14 @@ class _Lira(Attack):
         self, ctx: AttackContext, references: Any, candidates: list[Any], population: Any, params: LiraParams
     ) -> float:
         """Attack reference model 0 with the others as its references, on data whose membership in it is known."""
-        if len(references) < 3:
-            raise AttackError("leave-one-out calibration needs at least 3 reference models")
+        require_three(references)
         data = candidates if self.online else [references.balanced_sample(population, 0)]
-        pseudo_phi = phi_matrix(ctx, [references.models[0].target], data)[0]
-        others_phi = phi_matrix(ctx, [m.target for m in references.models[1:]], data)
+        phi = signal_matrix(ctx, [m.target for m in references.models], data, logit_confidence)
         trained = np.concatenate([references.trained_on(s) for s in data], axis=1)
         others_in = trained[1:]
-        usable = (~others_in).any(axis=0)
-        if self.online:
-            usable &= others_in.any(axis=0)
-        scores = self._scores(pseudo_phi[usable], others_phi[:, usable], others_in[:, usable], params.variance)
+        usable = usable_columns(others_in, self.online)
+        scores = self._scores(phi[0, usable], phi[1:, usable], others_in[:, usable], params.variance)
         return th.best_threshold(scores, trained[0, usable])
-
-
-def phi_matrix(ctx: AttackContext, models: list[Any], data: list[Any]) -> np.ndarray:
-    """phi of each model (rows) on the concatenated ``data`` splits (columns), through the posterior cache."""
-    return np.stack(
-        [np.concatenate([logit_confidence(ctx.posteriors(model, s), s.labels) for s in data]) for model in models]
-    )
 
 
 @register_attack

@@ -31,6 +31,12 @@ from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
 from securitynet.attacks.membership import thresholds as th
+from securitynet.attacks.membership.leave_one_out import (
+    require_three,
+    signal_matrix,
+    threshold_decisions,
+    usable_columns,
+)
 from securitynet.attacks.membership.metric_attacks import confidence
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
 from securitynet.attacks.membership.report import membership_result
@@ -107,25 +113,18 @@ class _Rmia(Attack):
         ctx.record("rmia_z", {"split": z.split, "n": len(z), "indices": np.asarray(z.indices).tolist()})
 
         models = [m.target for m in references.models]
-        ref_px, ref_pz = true_class_matrix(ctx, models, candidates), true_class_matrix(ctx, models, [z])
+        ref_px = signal_matrix(ctx, models, candidates, confidence)
+        ref_pz = signal_matrix(ctx, models, [z], confidence)
         in_x = np.concatenate([references.trained_on(s) for s in candidates], axis=1)
         in_z = references.trained_on(z)
-        target_px = true_class_matrix(ctx, [target], candidates)[0]
-        target_pz = true_class_matrix(ctx, [target], [z])[0]
+        target_px = signal_matrix(ctx, [target], candidates, confidence)[0]
+        target_pz = signal_matrix(ctx, [target], [z], confidence)[0]
         scores = self._scores(target_px, ref_px, in_x, target_pz, ref_pz, in_z, params)
 
-        decisions = threshold_info = None
-        reason = "choose_threshold is off"
-        if params.choose_threshold:
-            try:
-                threshold = self._leave_one_out_threshold(
-                    ctx, references, candidates, population, z, ref_pz, in_z, params
-                )
-                decisions = th.decide(scores, threshold)
-                threshold_info = {"source": "reference model 0 attacked with the others (leave one out)",
-                                  "value": th.describe_thresholds(threshold)}
-            except (AttackError, ValueError) as exc:
-                reason = f"no threshold from the reference models: {exc}"
+        decisions, threshold_info, reason = threshold_decisions(
+            params.choose_threshold, scores,
+            lambda: self._leave_one_out_threshold(ctx, references, candidates, population, z, ref_pz, in_z, params),
+        )
         return membership_result(
             ctx, scores, sets, decisions=decisions, no_threshold_reason=reason, threshold=threshold_info,
             data={"rmia": {"online": self.online, "a": params.a, "gamma": params.gamma, "n_z": len(z),
@@ -151,29 +150,18 @@ class _Rmia(Attack):
         Online: the candidates (model 0 trained on half of them). Offline: model 0's training images and as
         many other population images outside the z sample.
         """
-        if len(references) < 3:
-            raise AttackError("leave-one-out calibration needs at least 3 reference models")
+        require_three(references)
         if self.online:
             data = candidates
         else:
             data = [references.balanced_sample(population, 0, avoid=z.indices)]
-        models = [m.target for m in references.models]
-        ref_p = true_class_matrix(ctx, models, data)
+        ref_p = signal_matrix(ctx, [m.target for m in references.models], data, confidence)
         trained = np.concatenate([references.trained_on(s) for s in data], axis=1)
-        usable = (~trained[1:]).any(axis=0)
-        if self.online:
-            usable &= trained[1:].any(axis=0)
+        usable = usable_columns(trained[1:], self.online)
         scores = self._scores(
             ref_p[0, usable], ref_p[1:, usable], trained[1:, usable], ref_pz[0], ref_pz[1:], in_z[1:], params
         )
         return th.best_threshold(scores, trained[0, usable])
-
-
-def true_class_matrix(ctx: AttackContext, models: list[Any], data: list[Any]) -> np.ndarray:
-    """Pr(x|model) of the true class, models (rows) by the concatenated ``data`` splits (columns)."""
-    return np.stack(
-        [np.concatenate([confidence(ctx.posteriors(model, s), s.labels) for s in data]) for model in models]
-    )
 
 
 @register_attack
