@@ -156,3 +156,17 @@ def test_backdoor_metrics_that_are_not_scores_get_no_auroc() -> None:
     assert np.isnan(table.loc["suspected_target", "model_auroc"])
     assert "not a score" in table.loc["suspected_target", "note"]
     assert table.loc["suspected_target", "mean_backdoored"] == pytest.approx(4.0)
+
+
+def test_kruskal_is_missing_without_warnings_when_every_value_is_equal() -> None:
+    import warnings
+
+    from securitynet.analysis.stats import _categorical_rows
+
+    part = pd.DataFrame({"value": [0.5, 0.5, 0.5, 0.5], "family": ["mlp", "mlp", "cnn", "cnn"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = _categorical_rows({"attack": "mia.x"}, part, "family", n_boot=50)
+    assert len(rows) == 2 and all(np.isnan(r["kruskal_h"]) and np.isnan(r["kruskal_p"]) for r in rows)
+    varied = pd.DataFrame({"value": [0.5, 0.6, 0.7, 0.9], "family": ["mlp", "mlp", "cnn", "cnn"]})
+    assert all(np.isfinite(r["kruskal_p"]) for r in _categorical_rows({}, varied, "family", n_boot=50))

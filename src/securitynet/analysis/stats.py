@@ -188,11 +188,11 @@ def _categorical_rows(base: dict[str, object], part: pd.DataFrame, covariate: st
     if len(levels) < 2:
         return rows
     groups = [known.value[known[covariate].astype(str) == level].to_numpy(dtype=float) for level in levels]
-    try:
+    if np.unique(np.concatenate(groups)).size < 2:  # every value identical: the test is undefined
+        h, p = np.nan, np.nan
+    else:
         kruskal = sps.kruskal(*groups)
         h, p = float(kruskal.statistic), float(kruskal.pvalue)
-    except ValueError:  # every value identical
-        h, p = np.nan, np.nan
     for level in levels:
         indicator = (known[covariate].astype(str) == level).astype(float).to_numpy()
         result = correlate(indicator, known.value.to_numpy(dtype=float), n_boot=n_boot)
