@@ -42,3 +42,27 @@ def test_pairs_run_in_rounds_of_one_parameter_set_per_attack(monkeypatch) -> Non
     pairs = [("a", {"k": 1}), ("b", {}), ("a", {"k": 2}), ("a", {"k": 3})]
     quickstart.evaluate_pairs(state, ["m/1"], pairs, "test")
     assert calls == [{"a": {"k": 1}, "b": {}}, {"a": {"k": 2}}, {"a": {"k": 3}}]
+
+
+def test_stealing_summary_pairs_query_sets_of_the_quickstart_runs_only() -> None:
+    import json
+
+    import pandas as pd
+    from rich.console import Console
+
+    from securitynet.quickstart import stealing_summary, stealing_table
+
+    common = {"budget": 1000, "surrogate": "small-cnn"}
+    rows = []
+    for query_set, agreement, budget in (("in-distribution", 0.95, 1000), ("out-of-distribution", 0.30, 1000),
+                                         ("in-distribution", 0.99, 5000)):
+        params = json.dumps({"budget": budget, "surrogate": "small-cnn", "query_set": query_set})
+        rows += [{"model_id": "m", "params_json": params, "metric": "agreement", "value": agreement},
+                 {"model_id": "m", "params_json": params, "metric": "auc", "value": 0.5}]
+    summary = stealing_summary(pd.DataFrame(rows), common)
+    assert summary == {"m": {"in-distribution": {"agreement": 0.95}, "out-of-distribution": {"agreement": 0.30}}}
+    console = Console(width=160, record=True)
+    console.print(stealing_table(summary))
+    line = next(text for text in console.export_text().splitlines() if text.startswith("│ m"))
+    assert "0.950" in line and "0.300" in line and line.count("-") == 2  # target accuracy and queries missing
+    assert stealing_summary(pd.DataFrame(), common) == {}

@@ -147,9 +147,48 @@ def step_membership(state: QuickstartState) -> None:
 
 
 def step_stealing(state: QuickstartState) -> None:
-    from securitynet.attacks.stealing import stealing_quickstart_attacks
+    from securitynet.attacks.stealing import ATTACK, QUICKSTART_COMMON, stealing_quickstart_attacks
 
-    evaluate_pairs(state, _model_ids(state), stealing_quickstart_attacks(), "model stealing")
+    models = _model_ids(state)
+    evaluate_pairs(state, models, stealing_quickstart_attacks(), "model stealing")
+    summary = stealing_summary(state.store.results_frame(model_ids=models, attack_like=ATTACK), QUICKSTART_COMMON)
+    if summary:
+        state.console.print(stealing_table(summary))
+
+
+def stealing_summary(frame: Any, common: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """{model: {query set: {metric: value}}} of the stored stealing results run with the ``common`` params."""
+    import json
+
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    if frame is None or frame.empty:
+        return summary
+    for row in frame.itertuples():
+        params = json.loads(row.params_json) if isinstance(row.params_json, str) else row.params_json
+        if any(params.get(key) != value for key, value in common.items()):
+            continue
+        if row.metric in ("agreement", "accuracy", "target_accuracy", "queries"):
+            query_set = params.get("query_set", "in-distribution")
+            summary.setdefault(row.model_id, {}).setdefault(query_set, {})[row.metric] = row.value
+    return summary
+
+
+def stealing_table(summary: dict[str, dict[str, dict[str, float]]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="model stealing: surrogate agreement with the target on its unqueried test images")
+    for column in ("model", "target acc.", "queries", "agreement (in-dist.)", "agreement (out-of-dist.)"):
+        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
+
+    def cell(sets: dict[str, dict[str, float]], query_set: str, metric: str, fmt: str = "{:.3f}") -> str:
+        value = sets.get(query_set, {}).get(metric)
+        return "-" if value is None or value != value else fmt.format(value)
+
+    for model, sets in sorted(summary.items()):
+        target = cell(sets, "in-distribution", "target_accuracy")
+        table.add_row(model, target, cell(sets, "in-distribution", "queries", "{:.0f}"),
+                      cell(sets, "in-distribution", "agreement"), cell(sets, "out-of-distribution", "agreement"))
+    return table
 
 
 def step_backdoor(state: QuickstartState) -> None:
