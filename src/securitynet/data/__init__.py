@@ -27,6 +27,9 @@ from securitynet.data.registry import (
 from securitynet.data.split import ArraySplit
 from securitynet.errors import DatasetError
 
+# Last: the built-in datasets register themselves in the registry loaded above.
+from securitynet.data import datasets as _builtin_datasets  # noqa: E402, F401  isort: skip
+
 __all__ = [
     "ArraySplit",
     "DatasetError",

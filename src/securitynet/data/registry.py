@@ -1,14 +1,15 @@
 """The dataset registry: what each dataset is, which splits it has, and one cached way to load a split.
 
 Built-in datasets live in `securitynet.data.datasets` (one module per family) and register themselves
-on import; `register_dataset` adds more (for example a local dataset with the same layout).
+on import, which the `securitynet.data` package does once this module is loaded (so this module never
+imports them, and imports flow one way); `register_dataset` adds more (for example a local dataset with
+the same layout).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,8 +79,6 @@ class DatasetInfo:
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
-_BUILTINS_LOADED = threading.Event()
-_BUILTINS_LOCK = threading.Lock()
 
 
 def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
@@ -95,21 +94,10 @@ def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo
     return info
 
 
-def _load_builtins() -> None:
-    if _BUILTINS_LOADED.is_set():
-        return
-    with _BUILTINS_LOCK:
-        if not _BUILTINS_LOADED.is_set():
-            import securitynet.data.datasets  # noqa: F401  (registers on import)
-
-            _BUILTINS_LOADED.set()
-
-
 def get_dataset(name: str | DatasetInfo) -> DatasetInfo:
     """The registered dataset `name`; an unknown name raises DatasetError listing the known ones."""
     if isinstance(name, DatasetInfo):
         return name
-    _load_builtins()
     key = str(name).strip().lower()
     if key in _REGISTRY:
         return _REGISTRY[key]
@@ -119,7 +107,6 @@ def get_dataset(name: str | DatasetInfo) -> DatasetInfo:
 
 def list_datasets(category: str | None = None) -> list[DatasetInfo]:
     """All registered datasets, sorted by name, optionally only one category ("natural", "medical", ...)."""
-    _load_builtins()
     infos = sorted(_REGISTRY.values(), key=lambda i: i.name)
     return [i for i in infos if category is None or i.category == category]
 
