@@ -68,3 +68,16 @@ def test_the_trainer_trains_conv_nets_channels_last_and_hands_them_back_contiguo
     report = train_classifier(mlp, images, labels, input_spec=spec, epochs=2, batch_size=16, device="cpu",
                               num_threads=1)
     assert report.channels_last is False and report.threads == 1
+
+
+def test_a_failed_training_run_still_hands_the_module_back_in_its_usual_layout() -> None:
+    import pytest
+
+    from securitynet.errors import TrainingError
+
+    images = np.random.default_rng(0).integers(0, 256, size=(32, 12, 12), dtype=np.uint8)
+    lenet = init_module("lenet", 2, seed=0, arch_kwargs={"in_channels": 1, "input_size": [12, 12]})
+    with pytest.raises(TrainingError, match="loss became"):
+        train_classifier(lenet, images, np.zeros(32, dtype=np.int64), input_spec=InputSpec(channels=1, size=(12, 12)),
+                         epochs=5, batch_size=8, lr=1e30, device="cpu")
+    assert all(p.is_contiguous() for p in lenet.parameters())

@@ -12,6 +12,9 @@ was. Modules without 2-D convolutions (MLPs, 3-D networks) are left alone.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
 
@@ -47,3 +50,13 @@ def as_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     if channels_last and x.ndim == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+@contextlib.contextmanager
+def usual_layout_after(module: nn.Module, converted: bool) -> Iterator[None]:
+    """Put a module converted by `use_channels_last` back in the usual layout on leaving, errors included."""
+    try:
+        yield
+    finally:
+        if converted:
+            module.to(memory_format=torch.contiguous_format)

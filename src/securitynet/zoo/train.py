@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec
 from securitynet.errors import TrainingError
-from securitynet.zoo.memory_format import as_layout, use_channels_last
+from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
 from securitynet.zoo.target import default_device, images_to_tensor
 
 # Bumped whenever a change to this file changes what a recipe trains, so recipe hashes (and with
@@ -224,6 +224,7 @@ def train_classifier(
         torch.random.fork_rng(devices=cuda_devices),
         _StepProgress(progress, description, total_steps) as bar,
         _torch_threads(threads),
+        usual_layout_after(module, channels_last),
     ):
         torch.manual_seed(recipe.seed)
         module.train()
@@ -236,7 +237,7 @@ def train_classifier(
             for batch_index in _epoch_batches(num_examples, recipe.batch_size, generator):
                 x = inputs.batch(batch_index)
                 if recipe.augmentation != "none":
-                    x = _augment(x, recipe.augmentation, generator)
+                    x = as_layout(_augment(x, recipe.augmentation, generator), channels_last)
                 index = batch_index.to(device)
                 logits = module(x)
                 if soft is not None:
@@ -278,8 +279,6 @@ def train_classifier(
             bar.epoch_done(epoch, history[-1]["loss"])
         used_threads = torch.get_num_threads() if device.type == "cpu" else None
     module.eval()
-    if channels_last:
-        module.to(memory_format=torch.contiguous_format)
     return TrainReport(
         final_loss=history[-1]["loss"],
         epochs=step / batches_per_epoch,

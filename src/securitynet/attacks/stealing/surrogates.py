@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from securitynet.attacks.base import AttackError
 from securitynet.catalog.card import InputSpec, ModelCard
-from securitynet.zoo.memory_format import as_layout, use_channels_last
+from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
 from securitynet.zoo.target import images_to_tensor
 
 SurrogateKind = Literal["target-arch", "wrn", "small-cnn"]
@@ -125,13 +125,11 @@ def predict_proba(
     channels_last = use_channels_last(module, first)
     chunks = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), usual_layout_after(module, channels_last):
             for start in range(0, len(images), batch_size):
                 x = as_layout(images_to_tensor(images[start : start + batch_size], spec).to(device), channels_last)
                 chunks.append(torch.softmax(module(x).float(), dim=1).cpu())
     finally:
-        if channels_last:
-            module.to(memory_format=torch.contiguous_format)
         module.train(was_training)
     return torch.cat(chunks).numpy()
 
