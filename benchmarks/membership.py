@@ -12,8 +12,10 @@ The same target and the same member/non-member sets are attacked by both:
 Both sides start cold: ours through a fresh posterior cache and context (sampling the sets, batched
 inference, the attack, the metrics, writing the ROC and score artifacts); ART from the same images,
 converted with the target's preprocessing inside its timed region, through a `PyTorchClassifier` on the
-same module. Ours is also timed warm, i.e. with the target's posteriors already in the engine's cache, as
-in a run where several attacks share one model. AUC is computed for both with the suite's
+same weights in the layout PyTorch builds them (a copy of the module in the usual NCHW layout: what an
+ART user hands it; our target runs channels-last when it can, which is part of what is measured). Ours
+is also timed warm, i.e. with the target's posteriors already in the engine's cache, as in a run where
+several attacks share one model. AUC is computed for both with the suite's
 `membership_metrics` on the same evaluated records.
 
 Pass i uses seed i (other member/non-member sets, the same for both sides), so the AUCs are averaged over
@@ -30,6 +32,7 @@ Run from the project root: ``.venv/bin/python benchmarks/membership.py [--passes
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -95,16 +98,21 @@ def _ours(name: str, params: dict[str, Any], target: Any, work: Path, seed: int)
     return cold, warm, result.metrics["auc"], ctx
 
 
-def _art_classifier(target: Any) -> Any:
+def _art_classifier(target: Any, module: torch.nn.Module) -> Any:
     from art.estimators.classification import PyTorchClassifier
 
     spec = target.card.input
     shape = (spec.channels, *spec.size)
-    return PyTorchClassifier(model=target.module, loss=torch.nn.CrossEntropyLoss(), input_shape=shape,
+    return PyTorchClassifier(model=module, loss=torch.nn.CrossEntropyLoss(), input_shape=shape,
                              nb_classes=target.card.num_classes)
 
 
-def _art_rule_based(target: Any, evaluated: Any) -> tuple[float, float]:
+def as_loaded(module: torch.nn.Module) -> torch.nn.Module:
+    """The target's weights in the layout PyTorch builds them (NCHW), as a user hands them to ART."""
+    return copy.deepcopy(module).to(memory_format=torch.contiguous_format).eval()
+
+
+def _art_rule_based(target: Any, module: torch.nn.Module, evaluated: Any) -> tuple[float, float]:
     from art.attacks.inference.membership_inference import MembershipInferenceBlackBoxRuleBased
 
     from securitynet.attacks.membership.metrics import membership_metrics
@@ -112,20 +120,21 @@ def _art_rule_based(target: Any, evaluated: Any) -> tuple[float, float]:
     images, labels, is_member = evaluated.combined()
     start = time.perf_counter()
     x = target.preprocess(images).numpy()
-    attack = MembershipInferenceBlackBoxRuleBased(_art_classifier(target))
+    attack = MembershipInferenceBlackBoxRuleBased(_art_classifier(target, module))
     inferred = attack.infer(x, labels)
     seconds = time.perf_counter() - start
     return seconds, membership_metrics(inferred.astype(float), is_member)["auc"]
 
 
-def _art_nn(target: Any, known: Any, evaluated: Any) -> tuple[float, float]:
+def _art_nn(target: Any, module: torch.nn.Module, known: Any, evaluated: Any) -> tuple[float, float]:
     from art.attacks.inference.membership_inference import MembershipInferenceBlackBox
 
     from securitynet.attacks.membership.metrics import membership_metrics
 
     images, labels, is_member = evaluated.combined()
     start = time.perf_counter()
-    attack = MembershipInferenceBlackBox(_art_classifier(target), input_type="prediction", attack_model_type="nn")
+    attack = MembershipInferenceBlackBox(_art_classifier(target, module), input_type="prediction",
+                                         attack_model_type="nn")
     attack.fit(target.preprocess(known.members.images).numpy(), known.members.labels,
                target.preprocess(known.nonmembers.images).numpy(), known.nonmembers.labels)
     scores = attack.infer(target.preprocess(images).numpy(), labels, probabilities=True).reshape(-1)
@@ -159,6 +168,7 @@ def main() -> None:
         os.environ.setdefault("SECURITYNET_CACHE", str(work / "cache"))
         rows = []
         for target, n in _targets(work):
+            art_module = as_loaded(target.module)
             partial = {"n": n, "threat_model": "partial", "known_fraction": 0.5}
             for label in ("rule-based vs mia.correctness", "nn attack vs mia.mlp_label (partial)"):
                 cold, warm, art_times, our_aucs, art_aucs = [], [], [], [], []
@@ -166,12 +176,12 @@ def main() -> None:
                     _, evaluated = _sets(target, work, n, None, seed)
                     if label.startswith("rule"):
                         c, w, auc, ctx = _ours("mia.correctness", {"n": n}, target, work, seed)
-                        seconds, art_auc = _art_rule_based(target, evaluated)
+                        seconds, art_auc = _art_rule_based(target, art_module, evaluated)
                         scored = evaluated
                     else:
                         c, w, auc, ctx = _ours("mia.mlp_label", partial, target, work, seed)
                         known, scored = _sets(target, work, n, 0.5, seed)
-                        seconds, art_auc = _art_nn(target, known, scored)
+                        seconds, art_auc = _art_nn(target, art_module, known, scored)
                     (used,) = [u for u in ctx.data_used if u["kind"] == "membership"]
                     # the same records on both sides
                     assert used["member_indices"] == evaluated.members.indices.tolist()

@@ -77,8 +77,9 @@ def ours(target: Any, params: dict[str, Any], answer: str, seed: int, cache_dir:
             "queries": result.metrics["queries"]}
 
 
-def art_attack(target: Any, query_images: np.ndarray, test: Any, surrogate: torch.nn.Module, *, kind: str,
-               epochs: int, batch_size: int, seed: int = 0) -> dict[str, float]:
+def art_attack(target: Any, victim_module: torch.nn.Module, query_images: np.ndarray, test: Any,
+               surrogate: torch.nn.Module, *, kind: str, epochs: int, batch_size: int, seed: int = 0
+               ) -> dict[str, float]:
     from art.attacks.extraction import CopycatCNN, KnockoffNets
     from art.estimators.classification import PyTorchClassifier
 
@@ -90,7 +91,7 @@ def art_attack(target: Any, query_images: np.ndarray, test: Any, surrogate: torc
     # ART takes model inputs: the images as the target preprocesses them (for this LeNet, x / 255).
     x = images_to_tensor(query_images, spec).numpy()
     victim = PyTorchClassifier(
-        model=torch.nn.Sequential(target.module, torch.nn.Softmax(dim=1)), loss=torch.nn.CrossEntropyLoss(),
+        model=torch.nn.Sequential(victim_module, torch.nn.Softmax(dim=1)), loss=torch.nn.CrossEntropyLoss(),
         input_shape=x.shape[1:], nb_classes=10, clip_values=(0.0, 1.0),
     )
     module = copy.deepcopy(surrogate)
@@ -139,6 +140,9 @@ def main() -> None:
     from securitynet.zoo.loader import load_target
 
     target = load_target(MODEL, device="cpu")
+    # ART queries the target's weights in the layout PyTorch builds them (what its users hand it); ours runs
+    # them channels-last. Agreement is measured the same way for both (the target's labels via TargetModel).
+    victim_module = copy.deepcopy(target.module).to(memory_format=torch.contiguous_format).eval()
     params = {"budget": args.budget, "surrogate": "small-cnn", "curve": [1.0]}
     defaults = KnockoffParams(**params)
     spec = surrogate_spec("small-cnn", target.card)
@@ -160,7 +164,7 @@ def main() -> None:
             surrogate = build_surrogate(spec, 10, seed=stable_seed(seed, "stealing-surrogate", spec.kind,
                                                                     spec.architecture), trainer=train)
             posterior_cache, label_cache = Path(caches) / f"posterior-{seed}", Path(caches) / f"label-{seed}"
-            art = partial(art_attack, target, images, test, surrogate, seed=seed)
+            art = partial(art_attack, target, victim_module, images, test, surrogate, seed=seed)
             methods: dict[str, Callable[[], dict[str, float]]] = {
                 names[0]: partial(ours, target, params, "posterior", seed, posterior_cache),
                 names[1]: partial(ours, target, params, "posterior", seed, posterior_cache),
