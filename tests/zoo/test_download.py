@@ -73,9 +73,10 @@ def _handler(server_state: FileServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Connection", "close")
             self.end_headers()
             sent = body if cut_after is None else body[:cut_after]
+            # Logged before the body goes out: a client that has read it all may check the log at once.
+            server_state.log.append(Request(self.path.split("?")[0], range_header, status, len(sent)))
             self.wfile.write(sent)
             self.wfile.flush()
-            server_state.log.append(Request(self.path.split("?")[0], range_header, status, len(sent)))
             if cut_after is not None:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
