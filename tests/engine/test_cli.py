@@ -73,3 +73,25 @@ def test_evaluate_reports_failures_and_bad_input(tmp_path, tiny_cards, engine_en
     no_model = runner.invoke(app, ["--db", str(db), "evaluate", "--models", "test/absent_*", "--attacks",
                                    "test.probe"])
     assert no_model.exit_code == 1 and "error" in no_model.output
+
+
+def test_evaluate_threads_option_sets_and_records_the_thread_count(tmp_path, tiny_cards, engine_env) -> None:
+    import torch
+
+    from securitynet.store import Store
+
+    db = tmp_path / "threads.sqlite"
+    Store(str(db)).upsert_cards(tiny_cards)
+    before = torch.get_num_threads()
+    try:
+        run = runner.invoke(app, ["--db", str(db), "evaluate", "--models", "test/tiny_0", "--attacks", "test.probe",
+                                  "--threads", "1", "--no-progress"])
+    finally:
+        torch.set_num_threads(before)  # the CLI sets it for its process; this test process goes on
+    assert run.exit_code == 0, run.output
+    data = Store(str(db)).jobs_frame().data_json.iloc[0]
+    data = json.loads(data) if isinstance(data, str) else data
+    assert data["environment"]["torch_threads"] == 1
+    bad = runner.invoke(app, ["--db", str(db), "evaluate", "--models", "test/tiny_0", "--attacks", "test.probe",
+                              "--threads", "0"])
+    assert bad.exit_code != 0 and "--threads" in bad.output

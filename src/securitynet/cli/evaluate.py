@@ -78,6 +78,11 @@ def register(app: typer.Typer) -> None:
             False, "--random-weights", help="Use randomly initialised models (offline checks; stored apart)."
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+        threads: int = typer.Option(
+            None, "--threads", min=1,
+            help="CPU threads per worker (default: torch's, split between process-pool workers). On a machine "
+            "that other jobs keep busy, 1 avoids threads spin-waiting for cores they do not get.",
+        ),
     ) -> None:
         """Run attacks on models. Each finished job is stored at once; a rerun skips finished jobs.
 
@@ -112,7 +117,7 @@ def register(app: typer.Typer) -> None:
             return
         summary = execute_plan(
             plan, store, executor=executor.value, workers=workers, address=address, device=device,
-            progress=progress, console=console,
+            progress=progress, console=console, torch_threads=threads,
         )
         console.print(_results_table(summary))
         failed = len(summary.failed)

@@ -117,24 +117,31 @@ def test_temperature_softens_posteriors_as_distillation_does() -> None:
 
 
 def test_smoothing_mixes_answers_with_the_uniform_distribution() -> None:
+    import torch
+    import torch.nn.functional as F
+
     from securitynet.attacks.stealing.knockoff import _targets, one_hot
 
     probs = np.array([[0.97, 0.02, 0.01], [0.1, 0.3, 0.6]])
     smoothed = _targets(probs, "posterior", 1.0, 0.1)["soft_labels"]
     assert np.allclose(smoothed, 0.9 * probs + 0.1 / 3) and np.allclose(smoothed.sum(axis=1), 1)
     assert np.allclose(_targets(probs, "posterior", 1.0, 0.0)["soft_labels"], probs)
-    # A label answer is a one-hot posterior: smoothed the same way, by the trainer's label smoothing.
-    labels = _targets(one_hot(np.array([0, 2]), 3), "label", 1.0, 0.1)
-    assert labels == {"labels": labels["labels"]} and labels["labels"].tolist() == [0, 2]
+    # A label answer is a one-hot row: smoothed, it is label smoothing, with cross-entropy's very gradient.
+    labels = _targets(one_hot(np.array([0, 2]), 3), "label", 4.0, 0.1)["soft_labels"]
+    assert np.allclose(labels, [[0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3], [0.1 / 3, 0.1 / 3, 0.9 + 0.1 / 3]])
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3]], requires_grad=True)
+    kl = F.kl_div(F.log_softmax(logits, dim=1), torch.from_numpy(labels), reduction="batchmean")
+    (kl_grad,) = torch.autograd.grad(kl, logits)
+    ce = F.cross_entropy(logits, torch.tensor([0, 2]), label_smoothing=0.1)
+    (ce_grad,) = torch.autograd.grad(ce, logits)
+    assert torch.allclose(kl_grad, ce_grad, atol=1e-6)
 
 
-def test_label_runs_record_their_smoothing_in_the_recipe(digits_target, run_knockoff) -> None:
+def test_runs_record_their_smoothing(digits_target, run_knockoff) -> None:
     label, _, _ = run_knockoff(digits_target, {**FAST, "answer": "label", "curve": [1.0]})
     posterior, _, _ = run_knockoff(digits_target, {**FAST, "answer": "posterior", "curve": [1.0]}, key="posterior")
-    assert label.data["recipe"]["label_smoothing"] == 0.1 and label.data["recipe"]["batch_size"] == 64
-    assert label.data["smoothing"] == 0.1
+    assert label.data["smoothing"] == 0.1 and label.data["recipe"]["batch_size"] == 64
     # Posteriors are softened by the temperature (2) instead, and smoothed only when asked.
-    assert posterior.data["recipe"]["label_smoothing"] == 0.0 and posterior.data["smoothing"] == 0.0
-    assert posterior.data["temperature"] == 2.0
+    assert posterior.data["smoothing"] == 0.0 and posterior.data["temperature"] == 2.0
     asked = get_attack("stealing.knockoff")({"answer": "posterior", "label_smoothing": 0.2}).params
     assert asked.smoothing == 0.2

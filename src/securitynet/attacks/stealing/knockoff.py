@@ -101,13 +101,6 @@ class KnockoffParams(AttackParams):
         "already softens; smoothing them too lowered agreement with a digits MLP's own architecture from 0.974 "
         "to 0.968)",
     )
-
-    @property
-    def smoothing(self) -> float:
-        """The label smoothing this run applies (see ``label_smoothing``)."""
-        if self.label_smoothing is not None:
-            return self.label_smoothing
-        return 0.1 if self.answer == "label" else 0.0
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = Field(0.05, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
@@ -145,6 +138,13 @@ class KnockoffParams(AttackParams):
         if any(not 0 < f <= 1 for f in value):
             raise ValueError(f"budget fractions must lie in (0, 1], got {list(value)}")
         return tuple(sorted({float(f) for f in value} | {1.0}))
+
+    @property
+    def smoothing(self) -> float:
+        """The label smoothing this run applies (see ``label_smoothing``)."""
+        if self.label_smoothing is not None:
+            return self.label_smoothing
+        return 0.1 if self.answer == "label" else 0.0
 
 
 @register_attack
@@ -199,7 +199,7 @@ class KnockoffAttack(Attack):
         base_recipe = trainer.TrainRecipe(
             epochs=params.epochs, batch_size=params.batch_size, optimizer=params.optimizer, lr=params.lr,
             weight_decay=params.weight_decay, schedule=params.schedule, augmentation=params.augmentation,
-            label_smoothing=params.smoothing if params.answer == "label" else 0.0, seed=surrogate_seed,
+            seed=surrogate_seed,
         )
         started = time.perf_counter()
         adaptive: AdaptiveResult | None = None
@@ -347,13 +347,14 @@ class KnockoffAttack(Attack):
 
 def _targets(answers: np.ndarray, answer: str, temperature: float = 1.0, smoothing: float = 0.0
              ) -> dict[str, np.ndarray]:
-    """Training targets: the posteriors as soft labels (softened by the temperature, then smoothed as label
-    smoothing smooths one-hot rows: (1 - s) p + s / C), or the top-1 labels (smoothed by the trainer)."""
+    """Soft training targets, (1 - s) p + s / C: p is the posterior softened by the temperature, or the
+    one-hot row of a label answer (then this is label smoothing, with the same gradient as cross-entropy
+    with ``label_smoothing=s``)."""
+    probs = np.asarray(answers, dtype=np.float64)
     if answer == "posterior":
-        probs = soften(np.asarray(answers, dtype=np.float64), temperature)
-        probs = (1.0 - smoothing) * probs + smoothing / probs.shape[1]
-        return {"soft_labels": probs.astype(np.float32)}
-    return {"labels": np.asarray(answers).argmax(axis=1).astype(np.int64)}
+        probs = soften(probs, temperature)
+    probs = (1.0 - smoothing) * probs + smoothing / probs.shape[1]
+    return {"soft_labels": probs.astype(np.float32)}
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
