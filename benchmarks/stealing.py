@@ -134,8 +134,9 @@ def main() -> None:
     _use_shared_mirror()
 
     from securitynet.attacks.stealing.knockoff import KnockoffAttack, KnockoffParams
-    from securitynet.attacks.stealing.query_sets import resolve_query_sets, stable_seed
+    from securitynet.attacks.stealing.query_sets import resolve_query_sets
     from securitynet.attacks.stealing.surrogates import build_surrogate, surrogate_spec
+    from securitynet.seeds import derive_seed
     from securitynet.zoo import train
     from securitynet.zoo.loader import load_target
 
@@ -161,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as caches:
         for seed in range(args.seeds):
             images = sets.take(KnockoffAttack._random_order(sets, args.budget, seed)).images  # the images we query
-            surrogate = build_surrogate(spec, 10, seed=stable_seed(seed, "stealing-surrogate", spec.kind,
+            surrogate = build_surrogate(spec, 10, seed=derive_seed(seed, "stealing-surrogate", spec.kind,
                                                                     spec.architecture), trainer=train)
             posterior_cache, label_cache = Path(caches) / f"posterior-{seed}", Path(caches) / f"label-{seed}"
             art = partial(art_attack, target, victim_module, images, test, surrogate, seed=seed)

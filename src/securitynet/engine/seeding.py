@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 import numpy as np
 import torch
 
+from securitynet.seeds import derive_seed
 
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts (base seed, job key, purpose): stable across processes and machines."""
-    blob = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") >> 1
+__all__ = ["derive_seed", "seed_everything"]
 
 
 def seed_everything(seed: int) -> tuple[np.random.Generator, torch.Generator]:

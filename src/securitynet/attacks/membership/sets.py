@@ -16,12 +16,12 @@ split, seed and indices are recorded here).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from securitynet import seeds
 from securitynet.attacks.base import AttackContext, AttackError
 from securitynet.catalog.card import ModelCard
 
@@ -50,9 +50,8 @@ class MembershipSets:
 
 
 def derive_seed(*parts: object) -> int:
-    """A 32-bit seed from any parts (base seed, dataset, purpose): the same on every machine and process."""
-    blob = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big")
+    """`securitynet.seeds.derive_seed` at 32 bits: scikit-learn's ``random_state`` takes seeds below 2**32."""
+    return seeds.derive_seed(*parts, bits=32)
 
 
 def attacker_population(ctx: AttackContext, fraction: float, split: str | None = None) -> Any:

@@ -48,7 +48,6 @@ from securitynet.attacks.stealing.query_sets import (
     QuerySets,
     check_disjoint,
     resolve_query_sets,
-    stable_seed,
 )
 from securitynet.attacks.stealing.surrogates import (
     SurrogateSpec,
@@ -60,6 +59,7 @@ from securitynet.attacks.stealing.surrogates import (
 from securitynet.catalog.card import ModelCard
 from securitynet.data import ArraySplit
 from securitynet.errors import DatasetError
+from securitynet.seeds import derive_seed
 
 
 class KnockoffParams(AttackParams):
@@ -194,7 +194,7 @@ class KnockoffAttack(Attack):
             query_split=params.query_split, eval_size=params.eval_size,
             load_split=lambda split, dataset: ctx.load_split(split, dataset),
         )
-        surrogate_seed = stable_seed(ctx.seed, "stealing-surrogate", spec.kind, spec.architecture)
+        surrogate_seed = derive_seed(ctx.seed, "stealing-surrogate", spec.kind, spec.architecture)
         trainer = ctx.trainer
         base_recipe = trainer.TrainRecipe(
             epochs=params.epochs, batch_size=params.batch_size, optimizer=params.optimizer, lr=params.lr,
@@ -274,7 +274,7 @@ class KnockoffAttack(Attack):
     @staticmethod
     def _random_order(sets: QuerySets, budget: int, seed: int) -> np.ndarray:
         """A seeded permutation of the pool, cut at the budget: every smaller budget queries a prefix."""
-        rng = np.random.default_rng(stable_seed(seed, "stealing-queries", sets.kind, sets.pool.dataset,
+        rng = np.random.default_rng(derive_seed(seed, "stealing-queries", sets.kind, sets.pool.dataset,
                                                 sets.pool.split, len(sets.pool)))
         return rng.permutation(len(sets.pool))[: min(budget, len(sets.pool))]
 
@@ -314,12 +314,12 @@ class KnockoffAttack(Attack):
 
         def learn(positions: np.ndarray, answers: np.ndarray) -> None:
             recipe = base_recipe.replace(steps=params.adaptive_steps, schedule="none",
-                                         seed=stable_seed(surrogate_seed, "online", len(positions)))
+                                         seed=derive_seed(surrogate_seed, "online", len(positions)))
             targets = _targets(answers, params.answer, params.temperature, params.smoothing)
             ctx.trainer.train_classifier(online, images_at(positions), **targets,
                                          input_spec=card.input, recipe=recipe, device=ctx.device)
 
-        rng = np.random.default_rng(stable_seed(ctx.seed, "stealing-adaptive", sets.kind, sets.pool.dataset,
+        rng = np.random.default_rng(derive_seed(ctx.seed, "stealing-adaptive", sets.kind, sets.pool.dataset,
                                                 sets.pool.split, len(sets.pool)))
         result = adaptive_sample(
             sets.pool.labels, params.budget, query=query, surrogate_probs=surrogate_probs, learn=learn, rng=rng,

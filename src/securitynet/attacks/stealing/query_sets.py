@@ -17,7 +17,6 @@ and both index lists are recorded with the result.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from securitynet.attacks.base import AttackError
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.data import ArraySplit, DatasetInfo, disjoint_subsets, get_dataset
 from securitynet.errors import DatasetError
+from securitynet.seeds import derive_seed
 
 IN_DISTRIBUTION = "in-distribution"
 OUT_OF_DISTRIBUTION = "out-of-distribution"
@@ -55,16 +55,6 @@ DEFAULT_CARVED_EVAL = 10_000
 _LUMA = (0.299, 0.587, 0.114)
 
 SplitLoader = Callable[[str, str], ArraySplit]  # (split, dataset) -> ArraySplit, e.g. ctx.load_split
-
-
-def stable_seed(*parts: object) -> int:
-    """A seed from the job's seed and a purpose, so draws shared by runs do not depend on other parameters.
-
-    The query draw of a posterior run and of a label run with the same seed and query set are then the
-    same images, which makes their comparison paired.
-    """
-    blob = "\x1f".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") >> 1
 
 
 @dataclass(frozen=True)
@@ -135,7 +125,7 @@ def resolve_query_sets(
     evaluation = load(eval_split, card.dataset)
     if eval_size is not None and eval_size < len(evaluation):
         (evaluation,) = disjoint_subsets(
-            evaluation, [eval_size], seed=stable_seed(seed, "stealing-evaluation", card.dataset, eval_split)
+            evaluation, [eval_size], seed=derive_seed(seed, "stealing-evaluation", card.dataset, eval_split)
         )
     sets = QuerySets(
         kind=kind, pool=pool, evaluation=evaluation, spec=card.input,
@@ -191,7 +181,7 @@ def _carved(
         raise DatasetError(
             f"{card.dataset}/{split} has {len(data)} images: cannot hold out {size} for evaluation and query the rest"
         )
-    carve_seed = stable_seed(seed, "stealing-carve", card.dataset, split)
+    carve_seed = derive_seed(seed, "stealing-carve", card.dataset, split)
     evaluation, pool = disjoint_subsets(data, [size, None], seed=carve_seed)
     sets = QuerySets(
         kind=IN_DISTRIBUTION, pool=pool, evaluation=evaluation, spec=card.input,  # type: ignore[arg-type]
