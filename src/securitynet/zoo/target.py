@@ -158,10 +158,11 @@ class TargetModel:
         if not chunks:
             return np.zeros((0, self.card.num_classes or 0), dtype=np.float32)
         probs = torch.cat(chunks).numpy()
-        if probs.ndim != 2 or (self.card.num_classes and probs.shape[1] != self.card.num_classes):
+        classes = self.card.num_classes
+        if probs.ndim != 2 or len(probs) != len(images) or (classes and probs.shape[1] != classes):
             raise ShapeError(
                 f"model {self.card.id} returned outputs of shape {probs.shape}, "
-                f"its card promises {self.card.num_classes} classes"
+                f"its card promises {classes} classes"
             )
         return probs
 
