@@ -44,10 +44,15 @@ class MembershipSample:
 
     def combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(images, labels, is_member) of members followed by non-members, for attacks that score both at once."""
-        images = np.concatenate([self.members.images, self.nonmembers.images])
-        labels = np.concatenate([self.members.labels, self.nonmembers.labels])
-        is_member = np.concatenate([np.ones(len(self.members), bool), np.zeros(len(self.nonmembers), bool)])
-        return images, labels, is_member
+        return combine_members(self.members, self.nonmembers)
+
+
+def combine_members(members: ArraySplit, nonmembers: ArraySplit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, labels, is_member) of ``members`` followed by ``nonmembers``."""
+    images = np.concatenate([members.images, nonmembers.images])
+    labels = np.concatenate([members.labels, nonmembers.labels])
+    is_member = np.concatenate([np.ones(len(members), bool), np.zeros(len(nonmembers), bool)])
+    return images, labels, is_member
 
 
 def normalise_exclude(exclude: Exclude, dataset: str | None = None) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ import numpy as np
 from securitynet import seeds
 from securitynet.attacks.base import AttackContext, AttackError
 from securitynet.catalog.card import ModelCard
+from securitynet.data.membership import combine_members
 
 # Bump when a change here draws different populations or evaluation sets for the same arguments.
 SETS_VERSION = "1"
@@ -43,10 +44,7 @@ class MembershipSets:
 
     def combined(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(images, labels, is_member) of members followed by non-members."""
-        images = np.concatenate([self.members.images, self.nonmembers.images])
-        labels = np.concatenate([self.members.labels, self.nonmembers.labels])
-        is_member = np.concatenate([np.ones(len(self.members), bool), np.zeros(len(self.nonmembers), bool)])
-        return images, labels, is_member
+        return combine_members(self.members, self.nonmembers)
 
 
 def derive_seed(*parts: object) -> int:
