@@ -43,3 +43,18 @@ class TrainingError(SecurityNetError):
 
 class QueryError(SecurityNetError):
     """A model query (id, glob or key=value filters) is malformed."""
+
+
+class TableRowsError(TableFormatError):
+    """Rows of a table have problems; `problems` describes each (with its line), the message all of them."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            self.summary = f"{source}: a row problem, nothing imported"
+            message = f"{source}, {self.problems[0]}"
+        else:
+            self.summary = f"{source}: {len(self.problems)} row problems, nothing imported"
+            message = f"{self.summary}: " + "; ".join(self.problems)
+        super().__init__(message)

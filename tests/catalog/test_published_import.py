@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from securitynet.catalog.sources.markdown_table import parse_link, parse_tables, split_cells
 from securitynet.catalog.sources.published import (
@@ -25,7 +26,8 @@ from securitynet.catalog.sources.published_table import (
     read_securitynet_database,
     render_securitynet_table,
 )
-from securitynet.errors import TableFormatError
+from securitynet.cli import app
+from securitynet.errors import TableFormatError, TableRowsError
 from securitynet.store import Store
 from securitynet.store.database import params_hash
 
@@ -454,3 +456,86 @@ def test_medmnist_rows_link_to_the_medmnist_cards(real_import) -> None:
         other = medmnist[card.extra["securitynet"]["same_as"]]
         assert (other.dataset, other.num_classes, other.train_size, other.name) == (
             card.dataset, card.num_classes, card.train_size, card.name), card.id
+
+
+# --- duplicate rows and row problems, each reported with its line ---------------------------------
+
+# In _document the Benchmark rows start on line 8, the Security rows two lines below the last of them.
+FIRST_BENCH_LINE = 8
+
+
+def _with_duplicates(tmp_path: Path) -> Path:
+    bench, security = _small_rows()
+    bench = [bench[0], bench[1], bench[0], bench[2], bench[0], bench[3]]  # row 1 again on lines 10 and 12
+    path = tmp_path / "dupes.md"
+    path.write_text(_document(bench, security), encoding="utf-8")
+    return path
+
+
+def test_duplicate_rows_are_kept_once_with_a_warning_per_row(tmp_path: Path, store: Store) -> None:
+    report = import_securitynet_database(_with_duplicates(tmp_path), store)
+    assert report.duplicates == 2 and report.benchmark == 4
+    duplicate_warnings = [w for w in report.warnings if "duplicate of line" in w]
+    assert len(duplicate_warnings) == 2
+    assert "table 'Benchmark Models', line 10: duplicate of line 8" in duplicate_warnings[0]
+    assert "line 12: duplicate of line 8" in duplicate_warnings[1]
+    published = [m for m in store.model_ids() if m.startswith("securitynet/")]
+    assert sum(1 for m in published if "resnet20_cifar10" in m) == 1  # not an extra resnet20_cifar10-2
+
+
+def test_strict_refuses_duplicates_and_writes_nothing(tmp_path: Path, store: Store) -> None:
+    with pytest.raises(TableRowsError) as info:
+        import_securitynet_database(_with_duplicates(tmp_path), store, strict=True)
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "table 'Benchmark Models', line 10", "table 'Benchmark Models', line 12"]
+    assert store.model_ids() == []
+
+
+def test_every_row_problem_is_reported_with_its_line() -> None:
+    bench, security = _small_rows()
+    bench = _replace_cell(bench, 1, "Num Class", "ten")
+    bench = _replace_cell(bench, 1, "Test Accuracy", "0.9x")  # a second problem in the same row
+    bench = _replace_cell(bench, 3, "Year", "MMXVI")
+    bench[2] = bench[2][:-1]  # a row with a cell too few
+    with pytest.raises(TableRowsError) as info:
+        parse_securitynet_database(_document(bench, security), source="gen.md")
+    problems = info.value.problems
+    assert len(problems) == 4
+    assert problems[0] == "table 'Benchmark Models', line 9, column 'Num Class': 'ten' is not a whole number"
+    assert problems[1] == "table 'Benchmark Models', line 9, column 'Test Accuracy': '0.9x' is not a number"
+    assert problems[2].startswith("table 'Benchmark Models', line 10: row has 24 cells, the header has 25")
+    assert problems[3] == "table 'Benchmark Models', line 11, column 'Year': 'MMXVI' is not a whole number"
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("gen.md: 4 row problems, nothing imported")
+
+
+def test_cli_lists_every_problem_then_one_error_line(tmp_path: Path) -> None:
+    bench, security = _small_rows()
+    bench = _replace_cell(_replace_cell(bench, 0, "Num Class", "ten"), 2, "Num Authors", "four")
+    path = tmp_path / "bad.md"
+    path.write_text(_document(bench, security), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    result = CliRunner().invoke(app, ["--db", url, "catalog", "import-securitynet", str(path)])
+    assert result.exit_code == 1
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    assert lines[0].startswith("table 'Benchmark Models', line 8, column 'Num Class'")
+    assert lines[1].startswith("table 'Benchmark Models', line 10, column 'Num Authors'")
+    assert " ".join(result.output.split()).endswith(f"error: {path}: 2 row problems, nothing imported")
+    assert "Traceback" not in result.output
+
+
+def test_cli_strict_and_default_on_duplicates(tmp_path: Path) -> None:
+    path = _with_duplicates(tmp_path)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    refused = CliRunner().invoke(app, ["--db", url, "catalog", "import-securitynet", "--strict", str(path)])
+    assert refused.exit_code == 1 and "line 10: duplicate of line 8" in refused.output
+    imported = CliRunner().invoke(app, ["--db", url, "catalog", "import-securitynet", str(path)])
+    assert imported.exit_code == 0, imported.output
+    assert " ".join(imported.output.split()).count("(identical cells); kept once") == 2
+
+
+def test_structural_errors_still_stop_at_once() -> None:
+    bench, security = _small_rows()
+    with pytest.raises(TableFormatError, match="no table under a heading 'New Models'") as info:
+        parse_securitynet_database(_document(bench, security).split("## New Models")[0], source="gen.md")
+    assert not isinstance(info.value, TableRowsError)

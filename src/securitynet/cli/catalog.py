@@ -219,13 +219,21 @@ def export_cards(
 def import_securitynet(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                 help="The SecurityNet database README (Database/README.MD)."),
+    strict: bool = typer.Option(False, "--strict",
+                                help="Refuse a table with duplicate rows (default: keep each once, with a warning)."),
 ) -> None:
     """Import the published SecurityNet database: cards, published results, New Models papers."""
     from securitynet.catalog.sources.published import import_securitynet_database
+    from securitynet.errors import TableFormatError, TableRowsError
 
     store = get_store()
-    with console.status(f"importing {path}"):
-        report = import_securitynet_database(path, store)
+    try:
+        with console.status(f"importing {path}"):
+            report = import_securitynet_database(path, store, strict=strict)
+    except TableRowsError as exc:  # every bad row on its own line, then the one-line verdict
+        for problem in exc.problems:
+            err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+        raise TableFormatError(exc.summary) from None
     summary = Table(title=f"imported {path.name} into {store.url}")
     summary.add_column("what")
     summary.add_column("count", justify="right")
@@ -233,6 +241,7 @@ def import_securitynet(
                         ("new-model papers", report.papers), ("published jobs", report.jobs),
                         ("published result values", report.results),
                         ("duplicate names disambiguated", len(report.renamed)),
+                        ("duplicate rows kept once", report.duplicates),
                         ("stale cards removed", report.removed_stale),
                         *((f"linked to {source} cards (same_as)", n) for source, n in sorted(report.matched.items()))):
         summary.add_row(what, str(count))

@@ -28,6 +28,21 @@ class TableRow:
     cells: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """What is wrong with one body row (or one of its cells), kept so that every problem of a file is
+    reported together instead of only the first."""
+
+    section: str
+    line: int
+    problem: str
+    column: str | None = None
+
+    def describe(self) -> str:
+        where = f"table '{self.section}', line {self.line}" if self.section else f"line {self.line}"
+        return where + (f", column '{self.column}'" if self.column else "") + f": {self.problem}"
+
+
 @dataclass
 class MarkdownTable:
     """One pipe table; `section` is the text of the nearest heading above it ("" when none)."""
@@ -102,12 +117,14 @@ def _is_alignment_row(cells: Sequence[str]) -> bool:
     return bool(cells) and all(_ALIGNMENT_CELL.match(cell.replace(" ", "")) for cell in cells)
 
 
-def parse_tables(text: str, *, source: str = "<text>") -> list[MarkdownTable]:
+def parse_tables(text: str, *, source: str = "<text>", problems: list[RowProblem] | None = None
+                 ) -> list[MarkdownTable]:
     """Every pipe table in `text`, in order, each tagged with the heading it stands under.
 
-    A table whose first line is an alignment row (no header), whose second line is not an
-    alignment row, or whose rows have a different number of cells than the header raises
-    TableFormatError naming the source, section and line.
+    A table whose first line is an alignment row (no header), or whose second line is not an
+    alignment row, raises TableFormatError naming the source, section and line. A body row with a
+    different number of cells than the header raises too, unless `problems` is given: then the row
+    is left out and described there, so a caller can report every bad row at once.
     """
     lines = text.splitlines()
     tables: list[MarkdownTable] = []
@@ -125,11 +142,12 @@ def parse_tables(text: str, *, source: str = "<text>") -> list[MarkdownTable]:
         start = i
         while i < len(lines) and _is_table_line(lines[i]):
             i += 1
-        tables.append(_parse_block(lines[start:i], start + 1, section, source))
+        tables.append(_parse_block(lines[start:i], start + 1, section, source, problems))
     return tables
 
 
-def _parse_block(block: list[str], first_line: int, section: str, source: str) -> MarkdownTable:
+def _parse_block(block: list[str], first_line: int, section: str, source: str,
+                 problems: list[RowProblem] | None) -> MarkdownTable:
     where = f"{source}, table under {section!r}" if section else source
     header = split_cells(block[0])
     if _is_alignment_row(header):
@@ -157,8 +175,11 @@ def _parse_block(block: list[str], first_line: int, section: str, source: str) -
     for offset, line in enumerate(block[2:], start=2):
         cells = split_cells(line)
         if len(cells) != len(header):
-            raise TableFormatError(f"{where}, line {first_line + offset}: row has {len(cells)} cells, "
-                                   f"the header has {len(header)} ({', '.join(header)})")
+            problem = f"row has {len(cells)} cells, the header has {len(header)} ({', '.join(header)})"
+            if problems is None:
+                raise TableFormatError(f"{where}, line {first_line + offset}: {problem}")
+            problems.append(RowProblem(section, first_line + offset, problem))
+            continue
         table.rows.append(TableRow(line=first_line + offset, cells=tuple(cells)))
     return table
 

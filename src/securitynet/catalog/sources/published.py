@@ -13,7 +13,9 @@ is; `card.extra["securitynet"]` records the table, line and occurrence of every 
 the id of the same model's card in a richer built-in source (pytorchcv, medmnist) when there is one.
 
 Import is all or nothing with respect to input errors: the whole file is parsed and every card
-validated before anything is written; re-import replaces what an earlier import wrote.
+validated before anything is written (every row problem of the file is reported together, each with
+its line); re-import replaces what an earlier import wrote. A row whose cells are identical to an
+earlier row of its table is imported once, with a warning naming both lines (refused with `strict`).
 """
 
 from __future__ import annotations
@@ -259,6 +261,7 @@ class ImportReport:
     unknown_datasets: Counter[str] = field(default_factory=Counter)
     unknown_purposes: Counter[str] = field(default_factory=Counter)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (plain id, disambiguated id)
+    duplicates: int = 0  # rows identical to an earlier row of their table, kept once
     matched: Counter[str] = field(default_factory=Counter)  # richer source -> cards linked by `same_as`
     removed_stale: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -450,6 +453,10 @@ def build_paper(row: NewModelRow, source: str, report: ImportReport) -> dict[str
 def build_import(database: PublishedDatabase) -> PublishedImport:
     """Cards, jobs and papers for a parsed database; raises before anything is written."""
     report = ImportReport(source=database.source)
+    for duplicate in database.duplicates:
+        report.duplicates += 1
+        report.warnings.append(f"{database.source}, table '{SECTION_TITLES[duplicate.table]}', line {duplicate.line}: "
+                               f"duplicate of line {duplicate.first_line} (identical cells); kept once")
     cards: list[ModelCard] = []
     jobs: list[Any] = []
     seen: Counter[str] = Counter()
@@ -528,9 +535,10 @@ def write_import(plan: PublishedImport, store: Any) -> ImportReport:
     return plan.report
 
 
-def import_securitynet_database(path: str | Path, store: Any) -> ImportReport:
-    """Parse, validate, then write a SecurityNet database README into `store`."""
-    plan = build_import(read_securitynet_database(path))
+def import_securitynet_database(path: str | Path, store: Any, *, strict: bool = False) -> ImportReport:
+    """Parse, validate, then write a SecurityNet database README into `store`; `strict` refuses
+    duplicate rows instead of keeping each once."""
+    plan = build_import(read_securitynet_database(path, strict=strict))
     return write_import(plan, store)
 
 

@@ -3,7 +3,8 @@
 Three pipe tables under the headings `Benchmark Models`, `Security Research Models` and `New Models`.
 This module turns them into typed rows, exactly as published (a `nan` stays NaN, a 0 stays 0:
 deciding what was never measured is the importer's job), and writes rows back in the same layout.
-Any deviation from the layout raises TableFormatError naming the table, line and column.
+A deviation from the layout raises TableFormatError naming the table and line; problems of single rows
+are collected over the whole file and raised together (TableRowsError), each with its line and column.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from securitynet.catalog.sources.markdown_table import (
     Alignment,
     Link,
     MarkdownTable,
+    RowProblem,
     parse_link,
     parse_tables,
     render_table,
 )
-from securitynet.errors import TableFormatError
+from securitynet.errors import TableFormatError, TableRowsError
 
 TableName = Literal["benchmark", "security", "new_models"]
 
@@ -98,38 +100,69 @@ class NewModelRow:
     note: str | None
 
 
+@dataclass(frozen=True)
+class DuplicateRow:
+    """A body row whose cells are identical to an earlier row of the same table: kept once."""
+
+    table: TableName
+    line: int
+    first_line: int
+
+
 @dataclass
 class PublishedDatabase:
     source: str
     benchmark: list[ModelRow] = field(default_factory=list)
     security: list[ModelRow] = field(default_factory=list)
     new_models: list[NewModelRow] = field(default_factory=list)
+    duplicates: list[DuplicateRow] = field(default_factory=list)
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
-def read_securitynet_database(path: str | Path) -> PublishedDatabase:
+def read_securitynet_database(path: str | Path, *, strict: bool = False) -> PublishedDatabase:
     """Parse the three tables of a SecurityNet database README; all or nothing."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TableFormatError(f"SecurityNet database {path} cannot be read: {exc}") from None
-    return parse_securitynet_database(text, source=str(path))
+    return parse_securitynet_database(text, source=str(path), strict=strict)
 
 
-def parse_securitynet_database(text: str, *, source: str = "<text>") -> PublishedDatabase:
-    tables = parse_tables(text, source=source)
+def parse_securitynet_database(text: str, *, source: str = "<text>", strict: bool = False) -> PublishedDatabase:
+    """The three tables of `text`. A layout error (missing table or column) raises at once; row problems
+    are collected over the whole file and raised together (TableRowsError, each with its line).
+
+    A row identical to an earlier row of its table is kept once and listed in `duplicates`; with
+    `strict` it is a row problem instead.
+    """
+    problems: list[RowProblem] = []
+    tables = parse_tables(text, source=source, problems=problems)
     database = PublishedDatabase(source=source)
-    for table_name in ("benchmark", "security"):
+    for table_name in ("benchmark", "security", "new_models"):
         table = _find_table(tables, table_name, source)
         _check_columns(table, table_name, source)
-        rows = [_model_row(table, table_name, i, row.line, row.cells, source) for i, row in enumerate(table.rows, 1)]
-        setattr(database, table_name, rows)
-    table = _find_table(tables, "new_models", source)
-    _check_columns(table, "new_models", source)
-    database.new_models = [_new_model_row(table, row.line, row.cells, source) for row in table.rows]
+        first_seen: dict[tuple[str, ...], int] = {}
+        parsed: list[ModelRow | NewModelRow] = []
+        for row in table.rows:
+            first = first_seen.setdefault(row.cells, row.line)
+            if first != row.line:
+                if strict:
+                    problems.append(RowProblem(SECTION_TITLES[table_name], row.line,
+                                               f"duplicate of line {first} (identical cells)"))
+                else:
+                    database.duplicates.append(DuplicateRow(table_name, row.line, first))
+                continue
+            cells = _Cells(table, table_name, row.line, row.cells, problems)
+            parsed.append(_new_model_row(cells, row.line) if table_name == "new_models"
+                          else _model_row(cells, table_name, len(parsed) + 1, row.line, table))
+            if cells.failed:
+                parsed.pop()
+        setattr(database, table_name, parsed)
+    if problems:
+        raise TableRowsError(source, [p.describe() for p in sorted(problems, key=lambda p: p.line)])
     return database
 
 
@@ -158,20 +191,25 @@ def _check_columns(table: MarkdownTable, table_name: TableName, source: str) -> 
 
 
 class _Cells:
-    """Typed access to one row's cells; every failure names table, line and column."""
+    """Typed access to one row's cells; a bad cell is described in `problems` and read as None."""
 
-    def __init__(self, table: MarkdownTable, table_name: TableName, line: int, cells: Sequence[str], source: str):
+    def __init__(self, table: MarkdownTable, table_name: TableName, line: int, cells: Sequence[str],
+                 problems: list[RowProblem]):
         self.values = dict(zip(table.columns, cells, strict=True))
-        self.where = f"{source}, table '{SECTION_TITLES[table_name]}', line {line}"
+        self.section = SECTION_TITLES[table_name]
+        self.line = line
+        self.problems = problems
+        self.failed = False
 
-    def fail(self, column: str, problem: str) -> TableFormatError:
-        return TableFormatError(f"{self.where}, column '{column}': {problem}")
+    def fail(self, column: str, problem: str) -> None:
+        self.failed = True
+        self.problems.append(RowProblem(self.section, self.line, problem, column))
 
     def text(self, column: str, *, required: bool = False) -> str | None:
         value = self.values[column].strip()
         if not value:
             if required:
-                raise self.fail(column, "is empty")
+                self.fail(column, "is empty")
             return None
         return value
 
@@ -180,7 +218,8 @@ class _Cells:
         if not value or value.lower() == "nan":
             return None
         if not _INTEGER.match(value):
-            raise self.fail(column, f"{value!r} is not a whole number")
+            self.fail(column, f"{value!r} is not a whole number")
+            return None
         return int(float(value))
 
     def number(self, column: str) -> float | None:
@@ -190,22 +229,22 @@ class _Cells:
         try:
             number = float(value)
         except ValueError:
-            raise self.fail(column, f"{value!r} is not a number") from None
+            self.fail(column, f"{value!r} is not a number")
+            return None
         if math.isinf(number):
-            raise self.fail(column, f"{value!r} is not a finite number")
+            self.fail(column, f"{value!r} is not a finite number")
+            return None
         return number
 
     def link(self, column: str) -> Link | None:
         try:
             return parse_link(self.values[column])
         except ValueError as exc:
-            raise self.fail(column, str(exc)) from None
+            self.fail(column, str(exc))
+            return None
 
 
-def _model_row(
-    table: MarkdownTable, table_name: TableName, index: int, line: int, raw: Sequence[str], source: str
-) -> ModelRow:
-    cells = _Cells(table, table_name, line, raw, source)
+def _model_row(cells: _Cells, table_name: TableName, index: int, line: int, table: MarkdownTable) -> ModelRow:
     return ModelRow(
         table=table_name,
         line=line,
@@ -228,8 +267,7 @@ def _model_row(
     )
 
 
-def _new_model_row(table: MarkdownTable, line: int, raw: Sequence[str], source: str) -> NewModelRow:
-    cells = _Cells(table, "new_models", line, raw, source)
+def _new_model_row(cells: _Cells, line: int) -> NewModelRow:
     return NewModelRow(
         line=line,
         title=cells.text("Title", required=True) or "",
