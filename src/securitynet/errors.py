@@ -58,3 +58,7 @@ class TableRowsError(TableFormatError):
             self.summary = f"{source}: {len(self.problems)} row problems, nothing imported"
             message = f"{self.summary}: " + "; ".join(self.problems)
         super().__init__(message)
+
+
+class OutputCheckError(ShapeError):
+    """A model's outputs cannot be trusted as posteriors: not finite, wrong width, or not what its card declares."""

@@ -34,6 +34,18 @@ def seven_outputs(num_classes: int = 10) -> TinyNet:
     return TinyNet(num_classes=7)
 
 
+class NaNNet(TinyNet):
+    """A TinyNet whose fourth output is NaN for every image (a model gone bad)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return torch.cat([out[:, :3], torch.full_like(out[:, 3:4], float("nan")), out[:, 4:]], dim=1)
+
+
+def nan_outputs(num_classes: int = 10) -> NaNNet:
+    return NaNNet(num_classes=num_classes)
+
+
 def make_tiny_card(
     folder: Path,
     index: int,

@@ -91,7 +91,7 @@ def test_corrupt_weights_and_wrong_shape_fail_alone_and_are_retried(store, tiny_
     assert unhashed_error.startswith("loading model test/tiny_7 failed: WeightsError") and "tiny_7.pt" in unhashed_error
     (hashed_error,) = errors[hashed.id]
     assert "loading model test/tiny_9 failed: ChecksumError" in hashed_error
-    assert all("ShapeError" in e and "test/tiny_8" in e for e in errors[wrong_shape.id])
+    assert all("OutputCheckError" in e and "test/tiny_8: output width" in e for e in errors[wrong_shape.id])
     with store.engine.connect() as conn:  # a failed job has no result rows
         orphan = conn.execute(
             sa.select(sa.func.count()).select_from(schema.results.join(schema.jobs))

@@ -221,6 +221,8 @@ class PosteriorCache:
             return None
         if num_classes is not None and probs.shape[1] != num_classes:
             return None
+        if not np.isfinite(probs).all():  # written before the output guard existed: recompute (and so refuse)
+            return None
         return probs
 
     def _write(self, path: Path, probs: np.ndarray, target: TargetModel, skey: SplitKey) -> None:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
 from securitynet.zoo.memory_format import as_layout, use_channels_last
+from securitynet.zoo.output_check import check_outputs
 
 
 def default_device() -> torch.device:
@@ -103,7 +104,8 @@ def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
         return torch.softmax(outputs.float(), dim=1)
     if output_kind == "log_probabilities":
         return torch.exp(outputs.float())
-    # Probabilities already; renormalise away rounding so rows sum to one.
+    # Probabilities already (check_outputs refused anything but rounding away from that); renormalise the
+    # rounding away so rows sum to one.
     probs = outputs.float().clamp_min(0)
     return probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
@@ -154,7 +156,9 @@ class TargetModel:
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start : start + batch_size]).to(self.device, non_blocking=True)
             x = as_layout(x, self.channels_last)
-            chunks.append(outputs_to_proba(self.module(x), self.card.output_kind).cpu())
+            outputs = self.module(x)
+            check_outputs(outputs, self.card)  # the output guard: nothing untrustworthy becomes a posterior
+            chunks.append(outputs_to_proba(outputs, self.card.output_kind).cpu())
         if not chunks:
             return np.zeros((0, self.card.num_classes or 0), dtype=np.float32)
         probs = torch.cat(chunks).numpy()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.output_check import check_outputs
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class PixelModel(torch.nn.Module):
             raise ShapeError(f"model card {card.id} has no input spec")
         spec = card.input
         self.module = module
+        self.card = card
         self.output_kind = card.output_kind
+        self._outputs_checked = False  # the first batch passes the output guard, as the black box's every batch does
         shape = (1, spec.channels) + (1,) * len(spec.size)
         gain = 255.0 * spec.scale  # [0, 1] pixels -> the card's scaled values
         mean = torch.zeros(shape) if spec.mean is None else torch.tensor(_per_channel(spec.mean, spec.channels))
@@ -80,6 +83,9 @@ class PixelModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module((x * self.gain - self.mean) / self.std)
+        if not self._outputs_checked:
+            check_outputs(out, self.card)
+            self._outputs_checked = True
         if self.output_kind == "logits":
             return F.log_softmax(out.float(), dim=1)
         if self.output_kind == "log_probabilities":
