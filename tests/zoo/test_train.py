@@ -153,8 +153,18 @@ def test_bad_training_inputs_give_one_clear_error(digits):
     with pytest.raises(TrainingError, match="labels or soft_labels"):
         train_classifier(module, images[:4], input_spec=SPEC, device="cpu")
     diverging = init_module("mlp", 10, seed=0, arch_kwargs=MLP_KWARGS)
-    with pytest.raises(TrainingError, match="loss became"):
-        train_classifier(diverging, images, labels, input_spec=SPEC, epochs=3, lr=1e12, momentum=0.0, device="cpu")
+    too_high = r"^shadow 3 diverged: loss became .* at step \d+ \(learning rate .* too high\?\)$"
+    with pytest.raises(TrainingError, match=too_high):
+        train_classifier(diverging, images, labels, input_spec=SPEC, epochs=3, lr=1e12, momentum=0.0, device="cpu",
+                         description="shadow 3")
+    broken = init_module("mlp", 10, seed=0, arch_kwargs=MLP_KWARGS)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    # Not finite before any update: the learning rate is not to blame, and the message does not say it is.
+    with pytest.raises(TrainingError, match=r"^reference model 0 diverged: loss was nan on the first step") as info:
+        train_classifier(broken, images, labels, input_spec=SPEC, epochs=1, device="cpu",
+                         description="reference model 0")
+    assert "learning rate" not in str(info.value)
 
 
 def test_training_leaves_the_callers_random_state_alone(digits):

@@ -248,9 +248,7 @@ def train_classifier(
                     reference = hard[index]
                     loss = F.cross_entropy(logits, reference, label_smoothing=recipe.label_smoothing)
                 if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"{description}: loss became {loss.item()} at step {step + 1} (lr {recipe.lr} too high?)"
-                    )
+                    raise TrainingError(_divergence(description, loss.item(), step, recipe.lr))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -368,6 +366,14 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     if images.ndim < 3 or len(images) == 0:
         raise TrainingError(f"training images must be a non-empty batch (N, H, W[, C]), got shape {images.shape}")
     return images
+
+
+def _divergence(description: str, loss: float, step: int, lr: float) -> str:
+    """Why training stopped, naming the model being trained (a shadow, reference or surrogate: not the target)."""
+    if step == 0:
+        # Nothing has been learnt yet, so the step size cannot be at fault: the inputs or labels are.
+        return f"{description} diverged: loss was {loss} on the first step, before any update (inputs or labels?)"
+    return f"{description} diverged: loss became {loss} at step {step + 1} (learning rate {lr} too high?)"
 
 
 def _check_targets(

@@ -515,7 +515,7 @@ def _trained_model(
     else:
         report = train_classifier(
             module, np.ascontiguousarray(images), labels, input_spec=spec.input_spec, recipe=recipe,
-            device=device, description=f"reference model {index}",
+            device=device, description=f"reference model {index} (trained by the attack)",
         )
         sha256 = _save(module, path)
         note = {
