@@ -110,7 +110,7 @@ def test_runs_whose_driver_died_are_marked_interrupted(tmp_path) -> None:
     import subprocess
     import sys
 
-    from securitynet.engine.run import process_alive
+    from securitynet.engine.processes import process_alive
 
     store = Store(f"sqlite:///{tmp_path / 'runs.sqlite'}")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.serve",
     "securitynet.cli.quickstart",
     "securitynet.cli.zoo",
+    "securitynet.cli.runs",
+    "securitynet.cli.cache",
 )
 
 

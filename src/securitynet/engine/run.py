@@ -25,6 +25,7 @@ from securitynet.catalog.card import ModelCard
 from securitynet.engine.cache import DEFAULT_MEMORY_BYTES
 from securitynet.engine.executors import Executor, make_executor
 from securitynet.engine.plan import Plan, build_plan
+from securitynet.engine.processes import mark_interrupted_runs
 from securitynet.engine.progress import RunProgress
 from securitynet.engine.selection import select_models
 from securitynet.engine.worker import JobFinished, RunSettings, failed_record
@@ -100,7 +101,7 @@ def execute_plan(
         summary.status = "nothing to do"
         return summary
     _register_missing_cards(store, plan.cards)
-    store.close_abandoned_runs(platform.node(), process_alive)
+    mark_interrupted_runs(store)
     store.start_run(
         run_id, command=command or " ".join(sys.argv), executor=runner.name, host=platform.node(),
         software_version=securitynet.__version__, pid=os.getpid(),
@@ -130,17 +131,6 @@ def execute_plan(
         summary.status = status
         store.finish_run(run_id, status)
     return summary
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
 
 
 def plan_results(store: Any, plan: Plan) -> pd.DataFrame:

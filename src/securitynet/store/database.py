@@ -260,6 +260,32 @@ class Store:
                 conn.execute(sa.update(r).where(r.c.id.in_(gone)).values(status="interrupted"))
         return gone
 
+    def runs_overview(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, each with the number of its jobs by status (`jobs_done`, `jobs_failed`;
+        a job rerun later counts for the later run)."""
+        r, j = schema.runs.c, schema.jobs.c
+        counts = (
+            sa.select(
+                j.run_id,
+                sa.func.count().label("jobs"),
+                sa.func.sum(sa.case((j.status == "done", 1), else_=0)).label("jobs_done"),
+                sa.func.sum(sa.case((j.status != "done", 1), else_=0)).label("jobs_failed"),
+            ).group_by(j.run_id).subquery()
+        )
+        stmt = (
+            sa.select(r.id, r.status, r.started_at, r.finished_at, r.host, r.pid, r.executor, r.command,
+                      r.software_version, counts.c.jobs, counts.c.jobs_done, counts.c.jobs_failed)
+            .select_from(schema.runs.outerjoin(counts, counts.c.run_id == r.id))
+            .order_by(r.started_at.desc(), r.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        for row in rows:  # a run that recorded no job has 0 jobs: counted, not unknown
+            for key in ("jobs", "jobs_done", "jobs_failed"):
+                row[key] = int(row[key] or 0)
+        return rows
+
     def finish_run(self, run_id: str, status: str = "finished") -> None:
         with self.engine.begin() as conn:
             conn.execute(

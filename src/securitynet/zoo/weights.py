@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -169,11 +169,21 @@ def _provenance_path(final: Path) -> Path:
     return final.with_name(final.name + ".provenance.json")
 
 
-def _lock(path: Path) -> FileLock:
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Hold the fetch lock of `path`; the lock file is removed before release, so none is left behind.
+    Removing it while held is safe: filelock checks after locking that its file is still linked, so a
+    process that waited on the removed file takes a fresh one. A killed process's file stays until
+    `securitynet cache clean` removes it (cache_contents.remove_stale_locks)."""
     # Locks live apart from the weights, so a failed fetch leaves the weights folders empty.
     folder = config.cache_dir() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(folder / (hashlib.sha256(str(path).encode()).hexdigest()[:24] + ".lock")))
+    lock_path = folder / (hashlib.sha256(str(path).encode()).hexdigest()[:24] + ".lock")
+    with FileLock(str(lock_path)):
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
 
 
 def _remove_empty_dirs(path: Path, stop: Path) -> None:
