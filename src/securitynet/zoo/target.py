@@ -110,6 +110,24 @@ def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
     return probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def _probe_input(module: torch.nn.Module, example: torch.Tensor, card: ModelCard) -> None:
+    """A ShapeError naming the card's input.size when the module cannot run on a batch of that size.
+
+    Torch's own message ("mat1 and mat2 shapes cannot be multiplied") names no size a user could fix.
+    """
+    try:
+        with torch.inference_mode():
+            module(example)
+    except Exception as exc:  # noqa: BLE001 - whatever the layer, the input the card describes does not run
+        spec = card.input
+        assert spec is not None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShapeError(
+            f"model {card.id} does not accept the input its card describes (input.size {list(spec.size)}, "
+            f"input.channels {spec.channels}): {detail}; check the card's input.size and input.channels"
+        ) from None
+
+
 @dataclass
 class TargetModel:
     """A model under test. `predict_proba` is the black box; `module` the white box."""
@@ -129,9 +147,11 @@ class TargetModel:
         spec = self.card.input
         if spec is None:
             raise ShapeError(f"model card {self.card.id} has no input spec, so images cannot be fed to it")
+        example = torch.zeros(2, spec.channels, *spec.size, device=self.device)
         if not spec.is_volume:
-            example = torch.zeros(2, spec.channels, *spec.size, device=self.device)
             self.channels_last = use_channels_last(self.module, example)
+        if not self.channels_last:  # no channels-last probe ran, or it failed: does the usual layout run at all?
+            _probe_input(self.module, example, self.card)
 
     @property
     def id(self) -> str:
