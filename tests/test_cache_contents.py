@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from rich.console import Console
 from typer.testing import CliRunner
 
 from securitynet.cache_contents import KINDS, cache_entries, human_size, remove_entries, remove_stale_locks
-from securitynet.cli import app
+from securitynet.cli import app, common
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_entries_by_kind_with_sizes(cache: Path) -> None:
     assert human_size(3100) == "3.0 KiB" and human_size(10) == "10 B"
 
 
-def test_clean_lists_first_and_removes_only_with_yes(cache: Path) -> None:
+def test_clean_lists_first_and_removes_only_with_yes(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     listed = CliRunner().invoke(app, ["cache", "clean", "posteriors", "reference-models", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.stdout)
@@ -59,7 +60,8 @@ def test_clean_lists_first_and_removes_only_with_yes(cache: Path) -> None:
     assert (cache / "posteriors/ab/abcdef/split1.npy").exists()
     assert not (cache / "locks/left-by-a-killed-fetch.lock").exists()  # a stale lock goes at once
 
-    table = CliRunner().invoke(app, ["cache", "clean"], terminal_width=80)
+    monkeypatch.setattr(common, "console", Console(width=80, force_terminal=False, color_system=None))
+    table = CliRunner().invoke(app, ["cache", "clean"])
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
     assert "nothing removed: add --yes" in table.stdout
 

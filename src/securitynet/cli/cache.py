@@ -9,17 +9,18 @@ from __future__ import annotations
 import typer
 
 from securitynet.cli.common import clean_errors, console, err_console
-from securitynet.cli.rows import Column, OutputFormat, emit
+from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
 
 cache_app = typer.Typer(help="The weight, posterior and reference-model cache.", no_args_is_help=True)
 
 COLUMNS = (
-    Column("kind", "kind"),
-    Column("item", "item", wrap=True),
-    Column("files", "files", right=True),
-    Column("size", "size", right=True),
+    Column("kind"),
+    Column("item", kind="id"),
+    Column("files", kind="int"),
+    Column("size"),
+    Column("bytes", kind="int", show=False),
+    Column("removed", kind="bool", show=False),
 )
-ALL_COLUMNS = (*COLUMNS, Column("bytes", "bytes"), Column("removed", "removed"))
 
 
 @cache_app.command("clean")
@@ -29,7 +30,7 @@ def clean(
                                       help="Only these kinds: weights, posteriors, reference-models, "
                                            "backdoor-meta, datasets, locks (default: all)."),
     yes: bool = typer.Option(False, "--yes", help="Remove what is listed (without it, only list)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv."),
+    fmt: OutputFormat = FormatOption,
 ) -> None:
     """List what the cache holds with sizes; with --yes, remove it."""
     from securitynet import config
@@ -49,7 +50,7 @@ def clean(
     rows = [{"kind": e.kind, "item": e.item, "files": len(e.files), "size": human_size(e.bytes), "bytes": e.bytes,
              "removed": yes and e.item not in kept} for e in entries]
     title = f"{'removed from' if yes else 'in'} the cache {root}"
-    emit(rows, COLUMNS if fmt == OutputFormat.table else ALL_COLUMNS, fmt, title=title)
+    emit(rows, COLUMNS, fmt, title=title)
     total = sum(e.bytes for e in entries if e.item not in kept)
     for item, why in kept.items():
         err_console.print(f"[yellow]kept:[/] {item}: {why}", soft_wrap=True)

@@ -9,29 +9,31 @@ from __future__ import annotations
 import typer
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
-from securitynet.cli.rows import Column, OutputFormat, emit
+from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
 
 runs_app = typer.Typer(help="Runs recorded in the store.", no_args_is_help=True)
 
 COLUMNS = (
-    Column("id", "run", wrap=True),
+    Column("id", "run", kind="id"),
     Column("status", "state"),
-    Column("started_at", "started", wrap=True),
-    Column("host", "host", wrap=True),
-    Column("jobs_done", "done", right=True),
-    Column("jobs_failed", "failed", right=True),
+    Column("started_at", "started"),
+    Column("finished_at", "finished", show=False),
+    Column("host", "host", kind="id"),
+    Column("jobs_done", "done", kind="int"),
+    Column("jobs_failed", "failed", kind="int"),
+    Column("jobs", "jobs", kind="int", show=False),
+    Column("pid", kind="int", show=False),
+    Column("executor", show=False),
+    Column("software_version", "version", show=False),
+    Column("command", show=False),
 )
-# JSON and CSV carry the whole row.
-ALL_COLUMNS = (*COLUMNS[:3], Column("finished_at", "finished"), *COLUMNS[3:], Column("jobs", "jobs"),
-               Column("pid", "pid"), Column("executor", "executor"), Column("software_version", "version"),
-               Column("command", "command"))
 
 
 @runs_app.command("list")
 @clean_errors
 def list_runs(
     limit: int = typer.Option(None, "--limit", min=1, help="Only the newest N runs."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, json or csv."),
+    fmt: OutputFormat = FormatOption,
 ) -> None:
     """Runs, newest first, with their state (running, finished, failed, interrupted) and job counts."""
     from securitynet.engine.processes import mark_interrupted_runs
@@ -42,7 +44,7 @@ def list_runs(
     if fmt == OutputFormat.table:  # minutes are enough on screen; JSON and CSV keep the full time
         for row in rows:
             row["started_at"] = f"{row['started_at']:%Y-%m-%d %H:%M}"
-    emit(rows, COLUMNS if fmt == OutputFormat.table else ALL_COLUMNS, fmt, title=f"runs in {store.url}")
+    emit(rows, COLUMNS, fmt, title=f"runs in {store.url}")
     if not rows and fmt == OutputFormat.table:
         console.print("no run recorded yet")
     if closed:
