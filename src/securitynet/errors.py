@@ -62,3 +62,7 @@ class TableRowsError(TableFormatError):
 
 class OutputCheckError(ShapeError):
     """A model's outputs cannot be trusted as posteriors: not finite, wrong width, or not what its card declares."""
+
+
+class StoreError(SecurityNetError):
+    """The database cannot be used: not a database, cannot be opened, unreachable, or not this program's."""

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
+from securitynet.errors import StoreError
 from securitynet.store import JobRecord, Store, schema
 
 
@@ -43,7 +44,7 @@ def test_migrated_schema_matches_and_newer_version_is_refused(postgres_url) -> N
         steps = conn.execute(sa.select(sa.func.count()).select_from(schema.schema_info)).scalar()
         assert steps == schema.SCHEMA_VERSION
         conn.execute(sa.insert(schema.schema_info).values(version=schema.SCHEMA_VERSION + 1, migrated_at=sa.func.now()))
-    with pytest.raises(RuntimeError, match="newer than this release"):
+    with pytest.raises(StoreError, match="newer than this release supports"):
         Store(postgres_url)
     store.engine.dispose()
 

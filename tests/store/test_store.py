@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
-from securitynet.errors import CardError, UnknownModelError
+from securitynet.errors import CardError, StoreError, UnknownModelError
 from securitynet.store import JobRecord, Store, schema
 
 
@@ -81,7 +81,7 @@ def test_schema_version_recorded_and_newer_refused(tmp_path) -> None:
         assert conn.execute(sa.select(sa.func.max(schema.schema_info.c.version))).scalar() == schema.SCHEMA_VERSION
         conn.execute(sa.insert(schema.schema_info).values(version=schema.SCHEMA_VERSION + 1,
                                                           migrated_at=sa.func.now()))
-    with pytest.raises(RuntimeError, match="newer than this release"):
+    with pytest.raises(StoreError, match="newer than this release supports"):
         Store(url)
 
 

@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from securitynet.cli.common import state
+from securitynet.cli.common import clean_errors_everywhere, state
 
 app = typer.Typer(
     name="securitynet",
@@ -38,12 +38,18 @@ def _root(
     db: str = typer.Option(
         None, "--db", envvar="SECURITYNET_DB", help="SQLAlchemy URL or SQLite path of the store."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="SECURITYNET_DEBUG", help="Show the traceback of an error, not one line."
+    ),
 ) -> None:
     state.db_url = db
+    state.debug = debug
 
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
+# Every command, whoever wrote it, reports a SecurityNetError or a database error as one line.
+clean_errors_everywhere(app)
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ def _selected(dataset: str | None, architecture: str | None, family: str | None,
 
     card_filter = CardFilter(dataset=dataset, architecture=architecture, family=family, purpose=purpose,
                              venue=venue, year=year, source=source)
-    store = get_store()
+    store = get_store(read_only=True)
     builtin_cards = []
     if builtin:
         catalog = load_builtin_catalog()
@@ -126,7 +126,7 @@ def show_card(
     from securitynet.catalog.builtin import load_builtin_catalog
     from securitynet.errors import UnknownModelError
 
-    store = get_store()
+    store = get_store(read_only=True)
     try:
         card = store.get_card(card_id)
     except UnknownModelError:

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         from securitynet.analysis.report import write_report
 
         with console.status("computing statistics and drawing figures"):
-            result = write_report(get_store(), out, models=models, n_boot=bootstrap, title=title)
+            result = write_report(get_store(read_only=True), out, models=models, n_boot=bootstrap, title=title)
         for line in result.membership_gap_lines():
             console.print(line, highlight=False, soft_wrap=True, markup=False)
         for name, why in result.not_drawn.items():

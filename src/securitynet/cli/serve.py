@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         """Copy the store into a read-only SQLite snapshot and open it in Datasette."""
         from securitynet.serve.server import serve as run
 
-        store = get_store()
+        store = get_store(read_only=True)
         console.print(f"serving a read-only snapshot of {store.url.split('@')[-1]} on http://{host}:{port}/ "
                       "(Ctrl+C to stop)", highlight=False, soft_wrap=True)
         run(store, host=host, port=port, report_dir=report, folder=folder)

@@ -19,9 +19,17 @@ import sqlalchemy as sa
 
 from securitynet import config
 from securitynet.catalog.card import ModelCard
-from securitynet.errors import UnknownModelError
+from securitynet.errors import StoreError, UnknownModelError
 from securitynet.store import schema
-from securitynet.store.migrations import migrate
+from securitynet.store.migrations import check_database, migrate
+from securitynet.store.opening import (
+    check_sqlite_file,
+    read_only_sqlite_engine,
+    shown_url,
+    sqlite_path,
+    store_error,
+    writable,
+)
 
 
 def _now() -> datetime:
@@ -121,16 +129,50 @@ def _model_row(card: ModelCard) -> dict[str, Any]:
 class Store:
     """A handle on one database. Cheap to create; safe to share within a process."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
-        self.url = config.database_url(url)
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
-        if self.url.startswith("sqlite"):
-            # A cluster driver and a CLI may open the same file; wait instead of failing at once.
-            kwargs["connect_args"] = {"timeout": 60}
-        self.engine = sa.create_engine(self.url, **kwargs)
-        if self.url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate(self.engine)
+    def __init__(self, url: str | None = None, *, echo: bool = False, read_only: bool = False) -> None:
+        """Open (and create or upgrade) the database at ``url``; a StoreError line when that cannot be done.
+
+        ``read_only``: the caller only reads, so a SQLite file that cannot be written is opened read-only
+        instead of refused (nothing is written to it, not even the journal mode).
+        """
+        try:
+            self.url = config.database_url(url)
+        except OSError as exc:  # the SQLite file's folder could not be created
+            raise StoreError(f"cannot create the folder of database {url or '(default)'}: {exc}") from None
+        try:
+            self.engine = self._engine(echo, read_only)
+            migrate(self.engine, self.url, read_only=self.read_only)
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(exc, self.url) from exc
+
+    def _engine(self, echo: bool, read_only: bool) -> sa.Engine:
+        path = sqlite_path(self.url)
+        self.read_only = False
+        if not self.url.startswith("sqlite"):
+            return sa.create_engine(self.url, echo=echo, future=True)
+        if path is not None:
+            check_sqlite_file(self.url, path)
+            if path.exists():
+                # Identify the file before the usual connection switches it to WAL (a write, even to a
+                # database that is not ours).
+                probe = read_only_sqlite_engine(path)
+                try:
+                    with probe.connect() as conn:
+                        check_database(conn, shown_url(self.url))
+                finally:
+                    probe.dispose()
+                if not writable(path):
+                    if not read_only:
+                        raise StoreError(
+                            f"database {shown_url(self.url)} is read-only (the file or its folder cannot be written; "
+                            "permissions); commands that store anything need write access: fix them or use another --db"
+                        )
+                    self.read_only = True
+                    return read_only_sqlite_engine(path)
+        # A cluster driver and a CLI may open the same file; wait instead of failing at once.
+        engine = sa.create_engine(self.url, echo=echo, future=True, connect_args={"timeout": 60})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
 
     # --- models ---------------------------------------------------------------------------------
 
