@@ -111,3 +111,13 @@ def test_published_import_on_postgresql(postgres_url, shared_data, tmp_path) -> 
         results[name] = frame.sort_values(["model_id", "attack", "params_hash", "metric"]).reset_index(drop=True)
         store.engine.dispose()
     pd.testing.assert_frame_equal(results["sqlite"], results["postgresql"], check_dtype=False)
+
+
+def test_another_programs_postgresql_database_is_refused_untouched(postgres_url) -> None:
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total NUMERIC)"))
+    with pytest.raises(StoreError, match=r"belongs to another program \(it has tables invoices but no securitynet"):
+        Store(postgres_url)
+    assert sa.inspect(engine).get_table_names() == ["invoices"]
+    engine.dispose()

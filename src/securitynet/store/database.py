@@ -139,9 +139,19 @@ class Store:
             self.url = config.database_url(url)
         except OSError as exc:  # the SQLite file's folder could not be created
             raise StoreError(f"cannot create the folder of database {url or '(default)'}: {exc}") from None
+        self.engine = self._engine_or_error(echo, read_only)
         try:
-            self.engine = self._engine(echo, read_only)
             migrate(self.engine, self.url, read_only=self.read_only)
+        except StoreError:
+            self.engine.dispose()  # no connection stays open to a database we refuse
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise store_error(exc, self.url) from exc
+
+    def _engine_or_error(self, echo: bool, read_only: bool) -> sa.Engine:
+        try:
+            return self._engine(echo, read_only)
         except sa.exc.SQLAlchemyError as exc:
             raise store_error(exc, self.url) from exc
 
