@@ -109,6 +109,17 @@ def test_a_failing_model_is_recorded_and_the_others_continue(digits_card, store:
     assert set(store.results_frame().model_id) == {"test/digits_mlp"}
 
 
+def test_logits_declared_as_probabilities_fail_the_annotation_and_store_nothing(digits_card, store: Store) -> None:
+    misdeclared = digits_card.model_copy(update={"id": "test/says_probabilities", "output_kind": "probabilities"})
+    rows = annotate_models([misdeclared, digits_card], store, device="cpu", show=False)
+    assert [row.status for row in rows] == ["failed", "done"]
+    assert rows[0].error.startswith(
+        "OutputCheckError: model test/says_probabilities: declared probabilities are outside [0, 1]")
+    failed = store.jobs_frame(status="failed")
+    assert failed.model_id.tolist() == ["test/says_probabilities"] and "\n" not in failed.error.iloc[0]
+    assert set(store.results_frame().model_id) == {"test/digits_mlp"}
+
+
 def test_unknown_training_size_is_missing_not_zero(digits_card, store: Store) -> None:
     card = digits_card.model_copy(update={"id": "test/no_size", "train_size": None})
     annotate_models([card], store, device="cpu", show=False, max_images=200)
