@@ -5,7 +5,6 @@ Reference figures are those of ../shared/data/README.md, measured on the 10,000 
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -28,24 +27,6 @@ README_TEST_ACCURACY = {
 
 def _card(card_id: str):
     return next(card for card in yaml_cards.iter_cards() if card.id == card_id)
-
-
-@pytest.fixture
-def mirror(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The shared model folder as the only mirror, an empty cache, and no network at all."""
-    folder = shared_data / "models" / "mnist"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
-    monkeypatch.setenv("SECURITYNET_MIRROR", str(folder))
-    monkeypatch.setenv("SECURITYNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")  # a mirror miss must fail at once, not try the URLs
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model card tried to reach the network although its weights are mirrored")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,18 +9,6 @@ from securitynet.catalog.card import InputSpec
 from securitynet.catalog.sources import yaml_cards
 from securitynet.errors import ShapeError, WeightsError
 from securitynet.zoo.loader import describe_misfit, load_target
-
-
-@pytest.fixture
-def mirror(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    folder = shared_data / "models" / "mnist"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
-    monkeypatch.setenv("SECURITYNET_MIRROR", str(folder))
-    monkeypatch.setenv("SECURITYNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("tried the network"))
-    return folder
 
 
 def _lenet():
