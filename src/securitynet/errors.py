@@ -66,3 +66,7 @@ class OutputCheckError(ShapeError):
 
 class StoreError(SecurityNetError):
     """The database cannot be used: not a database, cannot be opened, unreachable, or not this program's."""
+
+
+class WhiteBoxUnavailableError(SecurityNetError):
+    """A target answers queries, but no differentiable module of it exists (an ONNX graph onnx2torch cannot convert)."""

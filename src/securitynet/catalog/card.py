@@ -17,8 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from securitynet.errors import CardError
 
 Purpose = Literal["benchmark", "security", "other", "self-trained"]
-OutputKind = Literal["logits", "probabilities", "log_probabilities"]
-WeightFormat = Literal["state_dict", "checkpoint", "safetensors", "zip", "tar"]
+# One value per class: logits, probabilities, log_probabilities. One output unit for the positive class 1 of a
+# two-class task (num_classes 2): its logit (binary_logit, p = sigmoid) or its probability (binary_probability).
+OutputKind = Literal["logits", "probabilities", "log_probabilities", "binary_logit", "binary_probability"]
+# onnx: the whole model (graph and weights) in one ONNX file, run by onnxruntime; the card names no architecture.
+WeightFormat = Literal["state_dict", "checkpoint", "safetensors", "zip", "tar", "onnx"]
 
 
 class _Strict(BaseModel):
@@ -148,6 +151,19 @@ class ModelCard(_Strict):
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _binary_head_has_two_classes(self) -> ModelCard:
+        # One output unit is the positive class of a two-class task: the kind itself says how many classes.
+        if self.output_kind in ("binary_logit", "binary_probability"):
+            if self.num_classes is None:
+                self.num_classes = 2
+            elif self.num_classes != 2:
+                raise ValueError(
+                    f"output_kind {self.output_kind} (one output unit) describes a two-class task, "
+                    f"but num_classes is {self.num_classes}"
+                )
+        return self
 
     # --- construction -------------------------------------------------------------------------
 

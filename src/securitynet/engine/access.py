@@ -63,8 +63,21 @@ def view_for(model: TargetModel, access: str) -> Any:
     if access == "posterior":
         return PosteriorTarget(model)
     if access == "white-box":
-        return model
+        return model.white_box()
     raise AccessError(f"unknown access level {access!r}")
+
+
+def access_problem(card: ModelCard, access: str) -> str | None:
+    """Why this model cannot be given to an attack of this access level, known before any job runs; None if it can.
+
+    Only a white box can be missing: an ONNX graph that onnx2torch does not convert is a black box only.
+    """
+    if access != "white-box" or card.weights.format != "onnx":
+        return None
+    from securitynet.zoo.onnx_target import white_box_problem
+
+    problem = white_box_problem(card)
+    return f"no white box: {problem}" if problem else None
 
 
 def unwrap(target: Any) -> TargetModel:

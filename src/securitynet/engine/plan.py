@@ -213,6 +213,10 @@ def build_plan(
     for card in unique_cards:
         for cls in attack_classes:
             reason = cls(resolved[cls.name]).applicable(card)
+            if reason is None and pretrained and card.weights.format == "onnx":
+                from securitynet.engine.access import access_problem  # torch: only for the models that need it
+
+                reason = access_problem(card, cls.access)
             for seed in seed_list:
                 job = Job(
                     model_id=card.id, weight_hash=weight_hashes[card.id], attack=cls.name,

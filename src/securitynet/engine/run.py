@@ -171,7 +171,8 @@ def evaluate(
     (``"mia.*"``). ``params``: ``{"mia.correctness": {"n": 500}}`` or ``["mia.correctness.n=500"]``.
     ``store``: a `Store`, a database URL, or None for the default database (so a rerun of the same
     jobs is free). Jobs already finished are not rerun unless ``force``. Failed jobs have no result
-    rows; they are listed in ``frame.attrs["failed"]`` with their errors.
+    rows; they are listed in ``frame.attrs["failed"]`` with their errors, and jobs that cannot run on a model
+    (e.g. a white-box attack on a black-box-only ONNX graph) in ``frame.attrs["not_applicable"]`` with the reason.
     """
     from securitynet.store import Store
 
@@ -187,5 +188,9 @@ def evaluate(
     frame.attrs["run_id"] = summary.run_id
     frame.attrs["failed"] = [
         {"model_id": r.model_id, "attack": r.attack, "seed": r.seed, "error": r.error} for r in summary.failed
+    ]
+    frame.attrs["not_applicable"] = [
+        {"model_id": e.job.model_id, "attack": e.job.attack, "seed": e.job.seed, "reason": e.reason}
+        for e in plan.not_applicable
     ]
     return frame

@@ -75,6 +75,9 @@ def load_target(
     """Load a model by card id (or card). `pretrained=False` gives random weights (offline checks)."""
     if isinstance(card, str):
         card = find_card(card, store)
+    device = torch.device(device) if device is not None else default_device()
+    if card.weights.format == "onnx":
+        return _load_onnx(card, device, pretrained=pretrained, weights_path=weights_path)
     module = build_module(card)
     weight_hash = None
     if pretrained:
@@ -88,9 +91,18 @@ def load_target(
                 f"weights {path.name} do not fit architecture {card.architecture} of {card.id}: {misfit}"
             ) from None
         weight_hash = card.weight_hash or f"sha256:{sha256_file(path)}"
-    return TargetModel(
-        card=card,
-        module=module,
-        weight_hash=weight_hash,
-        device=torch.device(device) if device is not None else default_device(),
-    )
+    return TargetModel(card=card, module=module, weight_hash=weight_hash, device=device)
+
+
+def _load_onnx(
+    card: ModelCard, device: torch.device, *, pretrained: bool, weights_path: str | Path | None
+) -> TargetModel:
+    from securitynet.zoo.onnx_target import load_onnx_target
+
+    if not pretrained:
+        raise WeightsError(
+            f"model {card.id} is an ONNX file: its weights are part of its graph, so it has no random-weights version"
+        )
+    path = Path(weights_path) if weights_path is not None else fetch_weights(card)
+    weight_hash = card.weight_hash or f"sha256:{sha256_file(path)}"
+    return load_onnx_target(card, path, device=device, weight_hash=weight_hash)

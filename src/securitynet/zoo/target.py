@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.heads import is_binary_head, posteriors
 from securitynet.zoo.memory_format import as_layout, use_channels_last
 from securitynet.zoo.output_check import check_outputs
 
@@ -100,6 +101,8 @@ def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
 
 
 def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
+    if is_binary_head(output_kind):  # one output unit: the two-class posteriors [1 - p, p]
+        return posteriors(outputs, output_kind)
     if output_kind == "logits":
         return torch.softmax(outputs.float(), dim=1)
     if output_kind == "log_probabilities":
@@ -163,6 +166,10 @@ class TargetModel:
 
     def preprocess(self, images: np.ndarray) -> torch.Tensor:
         return images_to_tensor(images, self.card.input)  # type: ignore[arg-type]
+
+    def white_box(self) -> TargetModel:
+        """What a white-box attack receives: the model itself (an ONNX target hands over its torch conversion)."""
+        return self
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable: preprocessed input tensor -> posteriors (for white-box attacks)."""

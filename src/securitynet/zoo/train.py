@@ -303,9 +303,12 @@ def init_module(
     """Build an untrained module whose initial weights depend only on ``seed`` (caller's RNG untouched)."""
     from securitynet.zoo.archs import build_architecture
 
+    kwargs = dict(arch_kwargs or {})
+    # A card may pin num_classes in its arch_kwargs (a one-unit binary head): that wins, as in zoo.loader.
+    num_classes = kwargs.pop("num_classes", num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_architecture(architecture, num_classes, **(arch_kwargs or {}))
+        return build_architecture(architecture, num_classes, **kwargs)
 
 
 def train_architecture(

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.heads import log_posteriors
 from securitynet.zoo.output_check import check_outputs
 
 
@@ -86,11 +86,7 @@ class PixelModel(torch.nn.Module):
         if not self._outputs_checked:
             check_outputs(out, self.card)
             self._outputs_checked = True
-        if self.output_kind == "logits":
-            return F.log_softmax(out.float(), dim=1)
-        if self.output_kind == "log_probabilities":
-            return out.float()
-        return torch.log(out.float().clamp_min(1e-12))
+        return log_posteriors(out, self.output_kind)
 
 
 def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from securitynet.attacks.base import AttackError
 from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.zoo.heads import log_posteriors
 from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
 from securitynet.zoo.target import images_to_tensor
 
@@ -64,7 +65,8 @@ def surrogate_spec(kind: str, card: ModelCard, *, wrn_depth: int = 16, wrn_widen
 
 
 class LogOfProbabilities(nn.Module):
-    """Logits from a module that outputs probabilities (or log-probabilities): log p is a valid logit vector."""
+    """Logits from a module that outputs probabilities, log-probabilities or one binary unit: log p over the
+    classes is a valid logit vector (for a one-unit head, over its two classes)."""
 
     def __init__(self, module: nn.Module, output_kind: str) -> None:
         super().__init__()
@@ -72,10 +74,7 @@ class LogOfProbabilities(nn.Module):
         self.output_kind = output_kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.module(x)
-        if self.output_kind == "log_probabilities":
-            return out
-        return torch.log(out.clamp_min(1e-12))
+        return log_posteriors(self.module(x), self.output_kind)
 
 
 def build_surrogate(spec: SurrogateSpec, num_classes: int, *, seed: int, trainer: Any) -> nn.Module:

@@ -121,7 +121,7 @@ def _check_file_card(card: ModelCard, who: str) -> None:
     """What a card must say so that its model can be built, fetched and fed images."""
     if card.source != DEFAULT_SOURCE:
         return  # a YAML file may also carry cards of other kinds; their own source checks them
-    if not card.architecture:
+    if not card.architecture and card.weights.format != "onnx":  # an ONNX file holds its own graph
         raise CardError(f"{who}: field architecture is required (a registered name or 'module:callable')")
     if card.input is None:
         raise CardError(f"{who}: field input is required (channels, size, scale, mean, std)")
