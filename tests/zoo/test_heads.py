@@ -9,6 +9,7 @@ import torch
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import CardError, ShapeError
 from securitynet.zoo.heads import log_posteriors, output_width, posteriors
+from securitynet.zoo.output_check import output_problem
 from securitynet.zoo.target import TargetModel
 
 
@@ -63,3 +64,18 @@ def test_a_one_unit_target_answers_two_class_posteriors() -> None:
         logit = module(target.preprocess(images))[:, 0]
     np.testing.assert_allclose(probs[:, 1], torch.sigmoid(logit).numpy(), rtol=1e-6)
     assert target.predict(images).tolist() == (logit > 0).long().tolist()
+
+
+@pytest.mark.parametrize(
+    ("outputs", "kind", "expected"),
+    [
+        (torch.tensor([[-3.0], [4.0]]), "binary_logit", None),
+        (torch.tensor([[0.0], [1.0]]), "binary_probability", None),
+        (torch.tensor([[0.2, 0.8]]), "binary_logit", "output_kind binary_logit declares one output unit"),
+        (torch.tensor([[-3.0], [4.0]]), "binary_probability", "declared binary probabilities are outside [0, 1]"),
+        (torch.tensor([[float("nan")]]), "binary_logit", "outputs are not finite"),
+    ],
+)
+def test_the_output_guard_checks_binary_heads(outputs, kind, expected) -> None:
+    problem = output_problem(outputs, kind, 2)
+    assert problem == expected if expected is None else problem.startswith(expected)

@@ -12,6 +12,7 @@ import torch
 
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import OutputCheckError
+from securitynet.zoo.heads import is_binary_head
 
 # How far a row of probabilities may stray from summing to one, and a value from [0, 1], by rounding alone.
 _TOLERANCE = {torch.float16: 1e-2, torch.bfloat16: 2e-2}
@@ -34,6 +35,8 @@ def output_problem(outputs: torch.Tensor, output_kind: str, num_classes: int | N
     rows, width = outputs.shape
     if num_classes and output_kind in _ONE_COLUMN_PER_CLASS and width != num_classes:
         return f"output width is not the card's num_classes ({width} columns, num_classes {num_classes})"
+    if is_binary_head(output_kind) and width != 1:
+        return f"output_kind {output_kind} declares one output unit, the model returns {width} columns"
     if not outputs.is_floating_point():
         return f"outputs are not floating point ({outputs.dtype})"
     values = outputs.float()
@@ -55,6 +58,13 @@ def output_problem(outputs: torch.Tensor, output_kind: str, num_classes: int | N
             return (
                 f"declared probabilities do not sum to 1 (rows sum to {float(sums.min()):.4g} "
                 f"to {float(sums.max()):.4g}){hint}"
+            )
+    elif output_kind == "binary_probability":
+        low, high = float(values.min()), float(values.max())
+        if low < -tolerance or high > 1 + tolerance:
+            return (
+                f"declared binary probabilities are outside [0, 1] (values from {low:.4g} to {high:.4g}); "
+                "if the unit is a logit, set output_kind: binary_logit in its card"
             )
     elif output_kind == "log_probabilities":
         high = float(values.max())
