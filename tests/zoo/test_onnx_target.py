@@ -3,7 +3,6 @@ white-box attacks get the onnx2torch conversion, or are planned as not applicabl
 
 from __future__ import annotations
 
-import socket
 import warnings
 from pathlib import Path
 
@@ -26,20 +25,9 @@ PUBLIC = "file/lenet5_advertorch_clean"
 
 
 @pytest.fixture
-def offline(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The public MNIST weights as the only mirror, private home and cache, no network."""
-    folder = shared_data / "models" / "mnist"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
-    for name, sub in (("SECURITYNET_HOME", "home"), ("SECURITYNET_CACHE", "cache")):
-        monkeypatch.setenv(name, str(tmp_path / sub))
-    monkeypatch.setenv("SECURITYNET_MIRROR", str(folder))
-    monkeypatch.setenv("SECURITYNET_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("an ONNX test tried to reach the network")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def offline(mirror: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The public MNIST weights as the only mirror (conftest), no network, and a private home for artifacts."""
+    monkeypatch.setenv("SECURITYNET_HOME", str(tmp_path / "home"))
     return tmp_path
 
 
