@@ -156,3 +156,23 @@ def test_cards_are_exactly_the_published_medmnist_models(shared_data: Path) -> N
         assert card.train_size == int(published[key]["Training Size"])
         assert card.purpose == published[key]["Purpose"]
         assert card.paper.year == int(published[key]["Year"])
+
+
+def test_binary_tasks_keep_the_two_output_units_of_the_official_models() -> None:
+    # MedMNIST's training script builds every single-label model with len(labels) outputs and cross-entropy,
+    # binary tasks included: two logits, not the one-unit binary_logit head of many user models.
+    binary = {flag for flag, info in INFO.items() if info["task"] == "binary-class"}
+    cards = [card for card in source.iter_cards() if card.dataset in binary]
+    assert {"breastmnist", "pneumoniamnist"} <= {card.dataset for card in cards}
+    assert {(card.num_classes, card.output_kind) for card in cards} == {(2, "logits")}
+
+
+def test_a_binary_medmnist_model_answers_two_class_posteriors() -> None:
+    import numpy as np
+
+    from securitynet.zoo.loader import load_target
+
+    card = next(c for c in source.iter_cards() if c.id == "medmnist/breastmnist/resnet18_28_1")
+    target = load_target(card, device="cpu", pretrained=False)
+    probs = target.predict_proba(np.zeros((3, 28, 28), dtype=np.uint8))
+    assert probs.shape == (3, 2) and np.allclose(probs.sum(axis=1), 1)
