@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "evaluate", "load"]
+__all__ = ["__version__", "evaluate", "load", "results"]
 
 
 def load(card_id: str, **kwargs):
@@ -22,3 +22,26 @@ def evaluate(models, attacks, **kwargs):
     from securitynet.engine.run import evaluate as run_evaluate
 
     return run_evaluate(models, attacks, **kwargs)
+
+
+def results(models=None, attacks=None, *, seeds="mean", all_metrics=False, published=True, db=None):
+    """The stored measurements as a pandas DataFrame: one row per model x attack variant (x seed).
+
+    ``models``: a model query like ``evaluate``'s (``'file/*'``, ``'dataset=mnist'``), a list of ids, or
+    None for every model; ``attacks``: globs (``'mia.*'``, comma separated or a list), None for all;
+    ``seeds``: ``'mean'`` (averaged, with ``n_seeds``) or ``'all'`` (one row per seed); the attacks'
+    headline metrics unless ``all_metrics``; ``published_<metric>`` columns beside the measured ones;
+    ``db``: a `Store` or its URL (default: the configured store). See `securitynet.analysis.results`.
+    """
+    from securitynet.analysis.results import results_table, split_globs
+    from securitynet.attacks import headline_metrics_by_attack
+    from securitynet.catalog.query import select_cards
+    from securitynet.store import Store
+
+    store = db if isinstance(db, Store) else Store(db)
+    if isinstance(models, str):
+        model_ids = [card.id for card in select_cards(models, store)]
+    else:
+        model_ids = None if models is None else list(models)
+    return results_table(store, model_ids, split_globs(attacks), seeds=seeds, headline=headline_metrics_by_attack(),
+                         all_metrics=all_metrics, published=published)

@@ -16,6 +16,7 @@ from securitynet.attacks.base import (
 )
 from securitynet.attacks.registry import (
     get_attack,
+    headline_metrics_by_attack,
     list_attacks,
     load_errors,
     match_attacks,
@@ -32,6 +33,7 @@ __all__ = [
     "AttackParams",
     "AttackResult",
     "get_attack",
+    "headline_metrics_by_attack",
     "list_attacks",
     "load_errors",
     "match_attacks",

@@ -78,6 +78,9 @@ class Attack(ABC):
     access: ClassVar[Access]
     description: ClassVar[str] = ""
     Params: ClassVar[type[AttackParams]] = AttackParams
+    # The few metrics a reader looks at first, in order: tables show these (``--all-metrics`` the rest).
+    # Empty (the default, e.g. for a plug-in that declares none): every metric the attack reports.
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: AttackParams | dict[str, Any] | None = None) -> None:
         self.params = self.parse_params(params)
@@ -133,6 +136,9 @@ class Attack(ABC):
                 f"attack {name} ({where}) has access {getattr(cls, 'access', None)!r}; "
                 f"expected one of {', '.join(ACCESS_LEVELS)}"
             )
+        headline = getattr(cls, "headline_metrics", ())
+        if not (isinstance(headline, tuple) and all(isinstance(m, str) and m for m in headline)):
+            raise AttackError(f"attack {name} ({where}): headline_metrics must be a tuple of metric names")
         if not (isinstance(cls.Params, type) and issubclass(cls.Params, AttackParams)):
             raise AttackError(f"attack {name} ({where}): Params must subclass AttackParams")
         try:

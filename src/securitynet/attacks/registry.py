@@ -113,6 +113,11 @@ def list_attacks(pattern: str | None = None) -> list[type[Attack]]:
     return [_REGISTRY[n] for n in names]
 
 
+def headline_metrics_by_attack() -> dict[str, tuple[str, ...]]:
+    """Attack name -> the headline metrics it declares (empty: it declares none, show every metric)."""
+    return {cls.name: tuple(cls.headline_metrics) for cls in list_attacks()}
+
+
 def get_attack(name: str) -> type[Attack]:
     load_attacks()
     if name in _REGISTRY:

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.zoo",
     "securitynet.cli.runs",
     "securitynet.cli.cache",
+    "securitynet.cli.results",
 )
 
 

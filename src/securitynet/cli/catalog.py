@@ -15,6 +15,7 @@ import yaml
 from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
+from securitynet.cli.output import Column, emit
 
 catalog_app = typer.Typer(help="The catalog of public models: list, show, export, import.", no_args_is_help=True)
 
@@ -33,9 +34,16 @@ class ExportFormat(StrEnum):
 
 
 class ShowFormat(StrEnum):
-    yaml = "yaml"
+    table = "table"  # the card as YAML, then the headline tables of its results
+    yaml = "yaml"  # the same (the name it had first)
     json = "json"
+    csv = "csv"  # the results, one row per attack variant and seed, every metric
 
+
+CARD_COLUMNS = [
+    Column("id", kind="id"), Column("dataset", kind="id"), Column("arch", kind="id"), Column("purpose"),
+    Column("classes", kind="int"), Column("test_acc", "pub. acc", kind="number"), Column("year", kind="int"),
+]
 
 # Filter options shared by list and export.
 DatasetOpt = typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10.")
@@ -66,14 +74,6 @@ def _selected(dataset: str | None, architecture: str | None, family: str | None,
     return store, select_cards(store, card_filter, builtin_cards)
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def _published_results(store: Any, ids: list[str]) -> Any:
     """Published result rows of these cards, to fill the attack columns of the Markdown layout."""
     from securitynet.catalog.sources.published import ORIGIN
@@ -102,28 +102,24 @@ def list_cards(
         results = _published_results(store, [c.id for c in cards]) if fmt == ListFormat.markdown else None
         typer.echo(render_cards(cards, fmt.value, results=results), nl=False)
         return
-    table = Table(title=f"{len(cards)} model card(s)", show_lines=False)
-    for column, justify in (("id", "left"), ("dataset", "left"), ("type / arch", "left"), ("purpose", "left"),
-                            ("classes", "right"), ("train size", "right"), ("test acc (pub.)", "right"),
-                            ("venue", "left"), ("year", "right"), ("source", "left")):
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=column == "id")
-    for card in cards:
-        table.add_row(
-            card.id, card.dataset, card.model_type or card.architecture or "–", _fmt(card.purpose),
-            _fmt(card.num_classes), _fmt(card.train_size), _fmt(card.published.test_accuracy),
-            _fmt(card.paper.venue), _fmt(card.paper.year), card.source,
-        )
-    console.print(table)
+    rows = [{"id": card.id, "dataset": card.dataset, "arch": card.model_type or card.architecture,
+             "purpose": card.purpose, "classes": card.num_classes, "test_acc": card.published.test_accuracy,
+             "year": card.paper.year} for card in cards]
+    emit(rows, CARD_COLUMNS, "table", title=f"{len(cards)} model card(s) (--format csv or json: every field)")
 
 
 @catalog_app.command("show")
 @clean_errors
 def show_card(
     card_id: str = typer.Argument(..., metavar="ID", help="Card id, e.g. securitynet/cifar10/resnet20_cifar10."),
-    fmt: ShowFormat = typer.Option(ShowFormat.yaml, "--format", help="yaml or json."),
+    fmt: ShowFormat = typer.Option(ShowFormat.table, "--format", help="table (YAML + results), json or csv."),
+    all_metrics: bool = typer.Option(False, "--all-metrics", help="Every stored metric, not only the headline ones."),
 ) -> None:
-    """Show one card in full, and the results stored for it."""
+    """Show one card in full, and the results stored for it (one row per attack variant: its headline metrics)."""
+    from securitynet.analysis.results import results_table
+    from securitynet.attacks import headline_metrics_by_attack
     from securitynet.catalog.builtin import load_builtin_catalog
+    from securitynet.cli.result_view import emit_results, frame_rows
     from securitynet.errors import UnknownModelError
 
     store = get_store(read_only=True)
@@ -134,25 +130,25 @@ def show_card(
         if card is None:
             raise UnknownModelError(f"no model card with id {card_id!r} (neither in the database at {store.url} "
                                     "nor built in); `securitynet catalog list` shows the ids") from None
-    frame = store.results_frame(model_ids=[card_id])
-    records = sorted((_result_record(row) for row in frame.to_dict("records")),
-                     key=lambda r: (r["origin"], r["attack"], json.dumps(r["params"], sort_keys=True), r["metric"]))
     if fmt == ShowFormat.json:
+        frame = store.results_frame(model_ids=[card_id])
+        records = sorted((_result_record(row) for row in frame.to_dict("records")),
+                         key=lambda r: (r["origin"], r["attack"], json.dumps(r["params"], sort_keys=True), r["metric"]))
         typer.echo(json.dumps({"card": card.to_dict(), "results": records}, indent=2, sort_keys=True))
         return
+    headline = headline_metrics_by_attack()
+    table = results_table(store, [card_id], seeds="all", headline=headline, all_metrics=True)
+    if fmt == ShowFormat.csv:
+        emit_results(frame_rows(table), "csv", headline=headline, seed_key="seed")
+        return
     typer.echo(yaml.safe_dump(card.to_dict(), sort_keys=False, allow_unicode=True), nl=False)
-    if not records:
+    if table.empty:
         console.print("[dim]no results stored for this model[/]")
         return
-    table = Table(title=f"results stored for {card_id}")
-    for column in ("attack", "version", "params", "seed", "metric", "value", "missing reason", "origin"):
-        table.add_column(column, overflow="fold", justify="right" if column == "value" else "left",
-                         no_wrap=column in ("attack", "metric", "value"))
-    for rec in records:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(rec["params"].items()))
-        table.add_row(rec["attack"], rec["attack_version"], params, _fmt(rec["seed"]), rec["metric"],
-                      _fmt(rec["value"]), rec["missing_reason"] or "", rec["origin"])
-    console.print(table)
+    scope = "every metric" if all_metrics else "headline metrics, seeds averaged; --all-metrics for the rest"
+    console.print(f"results stored for {card_id} ({scope})")
+    summary = results_table(store, [card_id], seeds="mean", headline=headline, all_metrics=all_metrics)
+    emit_results(frame_rows(summary), "table", headline=headline, all_metrics=all_metrics, title="results")
 
 
 def _result_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ def _result_record(row: dict[str, Any]) -> dict[str, Any]:
 @clean_errors
 def export_cards(
     fmt: ExportFormat = typer.Option(..., "--format", help="csv, json or markdown (the SecurityNet layout)."),
-    out: Path = typer.Option(..., "--out", help="File to write (replaced atomically)."),
+    out: Path = typer.Option(None, "--out", help="File to write (replaced atomically); default: standard output."),
     dataset: str = DatasetOpt,
     architecture: str = ArchitectureOpt,
     family: str = FamilyOpt,
@@ -194,12 +190,15 @@ def export_cards(
     source: str = SourceOpt,
     builtin: bool = BuiltinOpt,
 ) -> None:
-    """Write the selected cards to a file."""
+    """Write the selected cards to a file, or to standard output without --out."""
     from securitynet.catalog.listing import render_cards
 
     store, cards = _selected(dataset, architecture, family, purpose, venue, year, source, builtin)
     results = _published_results(store, [c.id for c in cards]) if fmt == ExportFormat.markdown else None
     text = render_cards(cards, fmt.value, results=results)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
     out = out.expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: a failed export never leaves half a file.

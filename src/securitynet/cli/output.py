@@ -55,7 +55,9 @@ ELLIPSIS = "…"
 # One space of padding and one rule between columns: what each column costs besides its text.
 _COLUMN_OVERHEAD = 2
 # A text column wraps at spaces, down to its longest word but not below this (a longer word is cut with "…").
-_TEXT_FLOOR = 24
+_TEXT_FLOOR = 22
+# No id column narrower than this (its parts would be shortened beyond recognition).
+_ID_FLOOR = 12
 # An id column this wide shows most ids whole.
 _ID_COMFORT = 28
 
@@ -130,7 +132,10 @@ def emit(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str,
     elif fmt == "table":
         from securitynet.cli import common  # looked up at call time, so tests can swap the console
 
-        common.console.print(render_table(rows, columns, title=title, width=common.console.width))
+        # The title on its own line: a table narrower than the terminal would wrap it to its own width.
+        if title:
+            common.console.print(Text(title, style="bold"))
+        common.console.print(render_table(rows, columns, width=common.console.width))
     else:
         raise ValueError(f"unknown output format {fmt!r}")
     sys.stdout.flush()
@@ -164,20 +169,16 @@ def render_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *
     rows = list(rows)
     shown = [c for c in columns if c.show]
     cells = [[_cell(row.get(c.key), c) for c in shown] for row in rows]
-    id_widths = _id_widths(shown, cells, width)
-    floors = _floors(shown, cells)
+    widths = fit_widths(shown, cells, width)
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
                   title_justify="left")
-    for index, column in enumerate(shown):
+    for column, column_width in zip(shown, widths, strict=True):
         numeric = column.kind in ("number", "int")
-        limit = id_widths.get(index)
-        table.add_column(column.heading, justify="right" if numeric else "left",
-                         min_width=floors[index] if column.kind == "text" else len(column.heading),
-                         no_wrap=column.kind != "text", overflow="ellipsis" if limit is None else "crop",
-                         max_width=limit)
+        table.add_column(column.heading, justify="right" if numeric else "left", width=column_width,
+                         no_wrap=column.kind != "text", overflow="ellipsis")
     for row_cells in cells:
-        table.add_row(*(Text(shape_id(text, id_widths[i])) if i in id_widths else Text(text)
-                        for i, text in enumerate(row_cells)))
+        table.add_row(*(Text(shape_id(text, widths[i]) if column.kind == "id" else text)
+                        for i, (text, column) in enumerate(zip(row_cells, shown, strict=True))))
     return table
 
 
@@ -198,24 +199,36 @@ def _cell(value: Any, column: Column) -> str:
     return str(value)
 
 
-def _id_widths(columns: Sequence[Column], cells: list[list[str]], width: int) -> dict[int, int]:
-    """How wide each id column may be: its longest value when everything fits, else its share of the room."""
-    ids = [i for i, c in enumerate(columns) if c.kind == "id"]
-    if not ids:
-        return {}
+def fit_widths(columns: Sequence[Column], cells: list[list[str]], width: int) -> list[int]:
+    """The text width of each column: everything whole when it fits, else ids wrapped and text columns wrapped.
+
+    Numbers, booleans and headings never shrink; id columns get their longest value when the rest leaves room,
+    else their share of it (never under ``_ID_FLOOR``); text columns give way, widest first, down to their
+    longest word (capped at ``_TEXT_FLOOR``). A table whose fixed parts exceed ``width`` stays wider.
+    """
     natural = _natural(columns, cells)
+    floor = _floors(columns, cells)
+    ids = [i for i, c in enumerate(columns) if c.kind == "id"]
+    texts = [i for i, c in enumerate(columns) if c.kind == "text"]
     free = width - _COLUMN_OVERHEAD * len(columns)
+    widths = list(natural)
     # Text columns keep their natural width when the ids still get a comfortable share, else wrap to their floor.
     room = free - sum(natural[i] for i in range(len(columns)) if i not in ids)
     if room < sum(min(natural[i], _ID_COMFORT) for i in ids):
-        floor = _floors(columns, cells)
         room = free - sum(floor[i] for i in range(len(columns)) if i not in ids)
-    widths: dict[int, int] = {}
     # The narrowest id columns first: what they leave goes to the wider ones.
     for position, i in enumerate(sorted(ids, key=lambda i: natural[i])):
-        share = max(room // (len(ids) - position), len(columns[i].heading), 12)
+        share = max(room // (len(ids) - position), len(columns[i].heading), _ID_FLOOR)
         widths[i] = min(natural[i], share)
         room -= widths[i]
+    excess = sum(widths) - free
+    while excess > 0:
+        shrinkable = [i for i in texts if widths[i] > floor[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i] - floor[i])
+        widths[widest] -= 1
+        excess -= 1
     return widths
 
 
@@ -238,7 +251,8 @@ def _longest_word(text: str) -> int:
     return max((len(word) for word in text.split()), default=0)
 
 
-_ID_PARTS = re.compile(r"[^/.]*[/.]|[^/.]+$")
+# An id breaks after a "/", or after a "." that starts a name ("mia.loss"), never inside "eps0.4" or "v1.2".
+_ID_PARTS = re.compile(r".+?(?:/|(?<=[A-Za-z_])\.(?=[A-Za-z_])|$)")
 
 
 def shape_id(text: str, width: int | None) -> str:
@@ -251,8 +265,6 @@ def shape_id(text: str, width: int | None) -> str:
     lines: list[str] = []
     line = ""
     for part in _ID_PARTS.findall(text):
-        if not part:
-            continue
         part = shorten_middle(part, width)
         if line and len(line) + len(part) > width:
             lines.append(line)

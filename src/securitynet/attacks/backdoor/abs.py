@@ -41,6 +41,7 @@ from securitynet.attacks.backdoor.common import (
     ground_truth,
     to_pixels,
 )
+from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
@@ -218,6 +219,7 @@ def reverse_engineer(
 
 @register_attack
 class ArtificialBrainStimulation(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "backdoor.abs"
     version = "1"
     access = "white-box"

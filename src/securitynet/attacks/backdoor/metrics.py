@@ -26,6 +26,9 @@ from sklearn.metrics import roc_auc_score
 
 from securitynet.catalog.card import ModelCard
 
+# What a reader looks at first in a backdoor-detection result: the verdict, its score, the label it names.
+HEADLINE_METRICS = ("flagged", "score", "suspected_target")
+
 SUMMARY_COLUMNS = [
     "attack", "params_hash", "n_models", "n_clean", "n_backdoored", "n_unknown", "auroc", "tpr", "fpr",
     "target_hit_rate", "n_target_known", "mean_score_clean", "mean_score_backdoored", "note",

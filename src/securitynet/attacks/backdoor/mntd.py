@@ -34,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 
 from securitynet import config
 from securitynet.attacks.backdoor.common import PixelModel, ground_truth
+from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
@@ -197,6 +198,7 @@ def meta_score(meta: MetaClassifier, posteriors: np.ndarray, device: torch.devic
 
 @register_attack
 class Mntd(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "backdoor.mntd"
     version = "1"
     access = "posterior"

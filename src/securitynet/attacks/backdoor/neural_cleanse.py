@@ -45,6 +45,7 @@ from securitynet.attacks.backdoor.common import (
     ground_truth,
     to_pixels,
 )
+from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
@@ -256,6 +257,7 @@ def detect_outliers(norms: np.ndarray, threshold: float = 2.0) -> OutlierReport:
 
 @register_attack
 class NeuralCleanse(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "backdoor.neural_cleanse"
     version = "1"
     access = "white-box"

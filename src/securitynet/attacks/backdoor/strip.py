@@ -27,6 +27,7 @@ from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from securitynet.attacks.backdoor.common import defender_images, ground_truth
+from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
@@ -76,6 +77,7 @@ def far_at_frr(clean_calibration: np.ndarray, clean_scored: np.ndarray, triggere
 
 @register_attack
 class Strip(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "backdoor.strip"
     version = "1"
     access = "posterior"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from securitynet.attacks.base import Attack, AttackContext, AttackResult
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import MembershipParams, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.registry import register_attack
@@ -31,6 +32,7 @@ class CorrectnessParams(MembershipParams):
 
 @register_attack
 class CorrectnessAttack(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "mia.correctness"
     version = "2"
     access = "label"

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
 from securitynet.attacks.membership import thresholds as th
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import ThresholdParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import single_label_reason, split_known
@@ -69,6 +70,7 @@ class LabelNoiseParams(ThresholdParams):
 
 @register_attack
 class LabelNoiseAttack(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "mia.label_noise"
     version = "1"
     access = "label"

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackResult
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import MembershipSets, derive_seed, single_label_reason, split_known
@@ -102,6 +103,7 @@ class LearnedParams(ReferenceParams):
 
 
 class LearnedAttack(Attack):
+    headline_metrics = HEADLINE_METRICS
     access = "posterior"
     Params = LearnedParams
     features: ClassVar[FeatureKind]

@@ -38,6 +38,7 @@ from securitynet.attacks.membership.leave_one_out import (
     threshold_decisions,
     usable_columns,
 )
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import single_label_reason
@@ -109,6 +110,7 @@ class LiraParams(ReferenceParams):
 
 
 class _Lira(Attack):
+    headline_metrics = HEADLINE_METRICS
     access = "posterior"
     Params = LiraParams
     online: bool

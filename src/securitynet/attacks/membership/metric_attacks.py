@@ -26,6 +26,7 @@ from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackResult
 from securitynet.attacks.membership import thresholds as th
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import ThresholdParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import MembershipSets, single_label_reason, split_known
@@ -102,6 +103,7 @@ class MetricParams(ThresholdParams):
 
 class MetricAttack(Attack):
     """Shared run: score the evaluation sets, choose a threshold on attacker-known data, report."""
+    headline_metrics = HEADLINE_METRICS
 
     access = "posterior"
     Params = MetricParams

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+# What a reader looks at first in a membership result (the Attack classes declare it).
+HEADLINE_METRICS = ("auc", "tpr_at_1pct_fpr")
+
 MEMBERSHIP_METRICS: tuple[str, ...] = ("auc", "balanced_accuracy", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
 FPR_BOUNDS: dict[str, float] = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
 # fp / n is compared with the bound in floating point; 1/100 must count as <= 0.01.

@@ -38,6 +38,7 @@ from securitynet.attacks.membership.leave_one_out import (
     usable_columns,
 )
 from securitynet.attacks.membership.metric_attacks import confidence
+from securitynet.attacks.membership.metrics import HEADLINE_METRICS
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.membership.sets import derive_seed, single_label_reason
@@ -94,6 +95,7 @@ class RmiaParams(ReferenceParams):
 
 
 class _Rmia(Attack):
+    headline_metrics = HEADLINE_METRICS
     access = "posterior"
     Params = RmiaParams
     online: ClassVar[bool]

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator, model_validator
 from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.attacks.stealing.adaptive import AdaptiveResult, adaptive_sample
-from securitynet.attacks.stealing.metrics import stealing_metrics
+from securitynet.attacks.stealing.metrics import HEADLINE_METRICS, stealing_metrics
 from securitynet.attacks.stealing.query_sets import (
     DEFAULT_OOD_DATASET,
     IN_DISTRIBUTION,
@@ -149,6 +149,7 @@ class KnockoffParams(AttackParams):
 
 @register_attack
 class KnockoffAttack(Attack):
+    headline_metrics = HEADLINE_METRICS
     name = "stealing.knockoff"
     version = "1"
     access = "posterior"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# What a reader looks at first in a stealing result (the Attack classes declare it).
+HEADLINE_METRICS = ("agreement", "accuracy")
+
 
 def stealing_metrics(
     surrogate_labels: np.ndarray, target_labels: np.ndarray, true_labels: np.ndarray
