@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,48 @@ def test_artifacts() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+# --- tables readable at a given width (securitynet.cli.output) ---------------------------------------------
+
+_TABLE_TOKEN = re.compile(r"[^\s│┃|]+")
+
+
+def readability_problems(text: str, width: int, ids: Iterable[str], headers: Iterable[str]) -> list[str]:
+    """What makes ``text`` (tables printed at ``width``) unreadable: long lines, cut headers, ids broken mid-word.
+
+    An id may be wrapped after ``/`` or ``.`` and a part of it shortened in the middle (``head…tail``);
+    every part must still show either whole or as such a shortening.
+    """
+    problems = [f"line {n} is {len(line)} wide: {line!r}" for n, line in enumerate(text.splitlines())
+                if len(line) > width]
+    problems += [f"header {h!r} is not shown whole" for h in headers if h not in text]
+    tokens = set(_TABLE_TOKEN.findall(text))
+    shortened = [t.rstrip("/.") for t in tokens if "…" in t]
+    for model_id in ids:
+        for part in filter(None, re.split(r"/|(?<=[A-Za-z_])\.(?=[A-Za-z_])", model_id)):
+            whole = any(part in t for t in tokens)
+            short = any(part.startswith(re.split(r"[/.]", s.split("…")[0])[-1])
+                        and part.endswith(re.split(r"[/.]", s.split("…")[1])[0]) for s in shortened)
+            if not (whole or short):
+                problems.append(f"id {model_id!r}: part {part!r} is broken mid-word")
+    return problems
+
+
+@pytest.fixture
+def table_problems() -> Callable[[str, int, Iterable[str], Iterable[str]], list[str]]:
+    """``table_problems(text, width, ids, headers)``: see `readability_problems`."""
+    return readability_problems
+
+
+@pytest.fixture
+def console_width(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """Make the CLI's console print at a fixed width, to the standard output CliRunner captures."""
+    from rich.console import Console
+
+    from securitynet.cli import common
+
+    def set_width(width: int) -> None:
+        monkeypatch.setattr(common, "console", Console(width=width, color_system=None))
+
+    return set_width

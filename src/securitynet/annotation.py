@@ -360,40 +360,31 @@ def _cell(measured: float | None, published: float | None) -> str:
     """The measured value, and under it the published one when there is one."""
     if published is None:
         return _pct(measured)
-    return f"{_pct(measured)}\n[dim]({_pct(published)})[/]"
+    return f"{_pct(measured)}\n({_pct(published)})"
 
 
-def annotation_table(rows: Sequence[AnnotationRow]) -> Any:
-    """A rich table: measured values (in %) with the published ones under them, and the test difference."""
-    from rich.markup import escape
-    from rich.table import Table
+def annotation_table(rows: Sequence[AnnotationRow], width: int = 80) -> Any:
+    """A table fitted to ``width``: measured values (in %) with the published ones under them, the test difference."""
+    from securitynet.cli.output import Column, render_table
 
-    table = Table(
-        title="Annotation: accuracy in %, (published) under measured, Δ in points",
-        title_justify="left",
-    )
-    table.add_column("model", overflow="fold", min_width=12)
-    table.add_column("member pool", overflow="fold", min_width=8)
-    for name in ("train", "test", "gap", "Δ test"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("classes", justify="right", overflow="fold")
-    table.add_column("n train", justify="right", overflow="fold")
+    columns = [Column("model", kind="id"), Column("pool", "member pool"), Column("train"), Column("test"),
+               Column("gap"), Column("delta", "Δ test"), Column("classes", kind="int"), Column("size", "n train",
+                                                                                              kind="int")]
+    records = []
     for row in rows:
         m, p = row.metrics, row.published or {}
-        pool = "-" if row.member_split is None else f"{row.member_split} ({row.n_member})"
-        classes, size = m.get("num_classes"), m.get("train_size")
-        # A failed model is named in red, its error printed under the table (too long for a cell).
-        model = f"[red]{escape(row.card.id)}[/]" if row.status == "failed" else escape(row.card.id)
-        table.add_row(
-            model, pool,
-            _cell(m.get("train_accuracy"), p.get("train_accuracy")),
-            _cell(m.get("test_accuracy"), p.get("test_accuracy")),
-            _cell(m.get("overfit_gap"), p.get("overfit_gap")),
-            _delta(m.get("test_accuracy"), p.get("test_accuracy")),
-            "-" if classes is None else str(int(classes)),
-            "-" if size is None else str(int(size)),
-        )
-    return table
+        records.append({
+            # A failed model is marked; its error is printed under the table (too long for a cell).
+            "model": row.card.id + (" (failed)" if row.status == "failed" else ""),
+            "pool": None if row.member_split is None else f"{row.member_split} ({row.n_member})",
+            "train": _cell(m.get("train_accuracy"), p.get("train_accuracy")),
+            "test": _cell(m.get("test_accuracy"), p.get("test_accuracy")),
+            "gap": _cell(m.get("overfit_gap"), p.get("overfit_gap")),
+            "delta": _delta(m.get("test_accuracy"), p.get("test_accuracy")),
+            "classes": m.get("num_classes"), "size": m.get("train_size"),
+        })
+    return render_table(records, columns, width=width,
+                        title="Annotation: accuracy in %, (published) under measured, Δ in points")
 
 
 def print_annotation(rows: Sequence[AnnotationRow], console: Any = None) -> None:
@@ -402,7 +393,7 @@ def print_annotation(rows: Sequence[AnnotationRow], console: Any = None) -> None
     from rich.markup import escape
 
     console = console or Console()
-    console.print(annotation_table(rows))
+    console.print(annotation_table(rows, width=console.width))
     for row in rows:
         if row.error:
             console.print(f"[red]{escape(row.card.id)} failed:[/] {escape(row.error.splitlines()[0])}")

@@ -153,7 +153,7 @@ def step_stealing(state: QuickstartState) -> None:
     evaluate_pairs(state, models, stealing_quickstart_attacks(), "model stealing")
     summary = stealing_summary(state.store.results_frame(model_ids=models, attack_like=ATTACK), QUICKSTART_COMMON)
     if summary:
-        state.console.print(stealing_table(summary))
+        state.console.print(stealing_table(summary, width=state.console.width))
 
 
 def stealing_summary(frame: Any, common: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
@@ -173,22 +173,22 @@ def stealing_summary(frame: Any, common: dict[str, Any]) -> dict[str, dict[str, 
     return summary
 
 
-def stealing_table(summary: dict[str, dict[str, dict[str, float]]]) -> Any:
-    from rich.table import Table
+def stealing_table(summary: dict[str, dict[str, dict[str, float]]], width: int = 80) -> Any:
+    from securitynet.cli.output import Column, render_table
 
-    table = Table(title="model stealing: surrogate agreement with the target on its unqueried test images")
-    for column in ("model", "target acc.", "queries", "agreement (in-dist.)", "agreement (out-of-dist.)"):
-        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
+    def value(sets: dict[str, dict[str, float]], query_set: str, metric: str) -> float | None:
+        found = sets.get(query_set, {}).get(metric)
+        return None if found is None or found != found else found
 
-    def cell(sets: dict[str, dict[str, float]], query_set: str, metric: str, fmt: str = "{:.3f}") -> str:
-        value = sets.get(query_set, {}).get(metric)
-        return "-" if value is None or value != value else fmt.format(value)
-
-    for model, sets in sorted(summary.items()):
-        target = cell(sets, "in-distribution", "target_accuracy")
-        table.add_row(model, target, cell(sets, "in-distribution", "queries", "{:.0f}"),
-                      cell(sets, "in-distribution", "agreement"), cell(sets, "out-of-distribution", "agreement"))
-    return table
+    rows = [{"model": model, "target": value(sets, "in-distribution", "target_accuracy"),
+             "queries": value(sets, "in-distribution", "queries"),
+             "in": value(sets, "in-distribution", "agreement"), "out": value(sets, "out-of-distribution", "agreement")}
+            for model, sets in sorted(summary.items())]
+    columns = [Column("model", kind="id"), Column("target", "target acc", kind="number"),
+               Column("queries", kind="int"), Column("in", "agree (in)", kind="number"),
+               Column("out", "agree (ood)", kind="number")]
+    return render_table(rows, columns, width=width,
+                        title="model stealing: surrogate agreement with the target on its unqueried test images")
 
 
 def step_backdoor(state: QuickstartState) -> None:

@@ -12,8 +12,6 @@ from rich.console import Console
 
 from securitynet.cli.output import Column, emit, render_table, shape_id, shorten_middle
 
-from .conftest import readability_problems
-
 IDS = ["file/badnet_verazuo_mnist", "securitynet/cifar100/wide_resnet_28_10_cutmix_cifar100",
        "pytorchcv/resnet20_cifar10"]
 COLUMNS = [
@@ -41,9 +39,9 @@ def _render(width: int) -> str:
 
 
 @pytest.mark.parametrize("width", [80, 120])
-def test_table_fits_the_width_without_breaking_ids(width: int) -> None:
+def test_table_fits_the_width_without_breaking_ids(width: int, table_problems) -> None:
     text = _render(width)
-    assert readability_problems(text, width, IDS, [c.heading for c in COLUMNS if c.show]) == []
+    assert table_problems(text, width, IDS, [c.heading for c in COLUMNS if c.show]) == []
     assert "params" not in text  # show=False columns stay out of the table
 
 
@@ -52,10 +50,12 @@ def test_table_at_120_keeps_ids_whole() -> None:
     assert IDS[0] in text and IDS[2] in text
 
 
-def test_readability_check_catches_an_id_cut_mid_word() -> None:
+def test_readability_check_catches_an_id_cut_mid_word(table_problems) -> None:
     broken = "model\nfile/badnet_ver\nazuo_mnist\n"
-    assert readability_problems(broken, 80, ["file/badnet_verazuo_mnist"], ["model"])
-    assert readability_problems("mo\ndel", 80, [], ["model"])
+    assert table_problems(broken, 80, ["file/badnet_verazuo_mnist"], ["model"])
+    assert table_problems("mo\ndel", 80, [], ["model"])
+    assert table_problems("x" * 81, 80, [], []) and not table_problems("file/\nbadnet…mnist", 80,
+                                                                        ["file/badnet_verazuo_mnist"], [])
 
 
 def test_shape_id_breaks_after_slashes_and_shortens_long_parts() -> None:

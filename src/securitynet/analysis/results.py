@@ -67,11 +67,14 @@ def results_table(
         results = results[results.attack.map(lambda name: any(fnmatch.fnmatchcase(name, g) for g in attacks))]
     measured = results[(results.origin == MEASURED) & results.model_id.isin(wanted)]
     frame = _wide(measured, seeds)
-    measured_metrics = set(measured.metric)
     if published:
         frame = _with_published(frame, results, models, twins, wanted, attacks)
     published_metrics = {c[len(PUBLISHED_PREFIX):] for c in frame.columns if c.startswith(PUBLISHED_PREFIX)}
-    kept = _kept_metrics(measured_metrics | published_metrics, set(frame.attack), headline, all_metrics)
+    metrics_by_attack = {attack: set(part.metric) for attack, part in measured.groupby("attack")}
+    for column in (c for c in frame.columns if c.startswith(PUBLISHED_PREFIX)):
+        for attack in frame.attack[frame[column].notna()].unique():
+            metrics_by_attack.setdefault(attack, set()).add(column[len(PUBLISHED_PREFIX):])
+    kept = _kept_metrics(metrics_by_attack, headline, all_metrics)
     seed_columns = ["seed"] if seeds == "all" else ["n_seeds", "seeds"]
     value_columns = []
     for metric in kept:
@@ -82,6 +85,11 @@ def results_table(
     frame = frame.reindex(columns=ordered)
     frame["params"] = frame.params.map(json.loads)
     frame[value_columns] = frame[value_columns].astype(float)
+    if not all_metrics:  # an attack's row shows its own headline only, even where another attack kept more
+        for attack in frame.attack.unique():
+            declared = headline_of(attack, headline)
+            hidden = [c for c in value_columns if declared and c.removeprefix(PUBLISHED_PREFIX) not in declared]
+            frame.loc[frame.attack == attack, hidden] = np.nan
     sort = ["model_id", "attack", "variant", "params_hash", *(["seed"] if seeds == "all" else [])]
     return frame.sort_values(sort, kind="stable", na_position="last").reset_index(drop=True)
 
@@ -102,18 +110,17 @@ def headline_of(attack: str, headline: Mapping[str, Sequence[str]] | None) -> tu
     return tuple((headline or {}).get(attack, ()))
 
 
-def _kept_metrics(metrics: Iterable[str], attacks: Iterable[str], headline: Mapping[str, Sequence[str]] | None,
+def _kept_metrics(metrics_by_attack: Mapping[str, set[str]], headline: Mapping[str, Sequence[str]] | None,
                   all_metrics: bool) -> list[str]:
-    """Metric columns in order: each attack's headline metrics first, then (when wanted) every other one."""
-    metrics = sorted(metrics)
+    """Metric columns in order: each attack's headline metrics, then its others (every one for an attack that
+    declares no headline, or with ``all_metrics``)."""
     ordered: list[str] = []
-    every = all_metrics
-    for attack in sorted(attacks):
+    for attack in sorted(metrics_by_attack):
         declared = headline_of(attack, headline)
-        every = every or not declared
         ordered += [m for m in declared if m not in ordered]
-    if every:
-        ordered += [m for m in metrics if m not in ordered]
+    for attack, metrics in sorted(metrics_by_attack.items()):
+        if all_metrics or not headline_of(attack, headline):
+            ordered += [m for m in sorted(metrics) if m not in ordered]
     return ordered
 
 

@@ -12,7 +12,15 @@ from collections import Counter
 import typer
 
 from securitynet import __version__
-from securitynet.cli.common import clean_errors, console, get_store
+from securitynet.cli.common import clean_errors, console, err_console, get_store
+from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
+
+# JSON / CSV: every value of AnnotationRow.as_dict, published beside measured.
+ANNOTATION_COLUMNS = [Column(key) for key in (
+    "model_id", "status", "train_accuracy", "published_train_accuracy", "test_accuracy", "published_test_accuracy",
+    "overfit_gap", "published_overfit_gap", "num_classes", "train_size", "member_split", "n_member", "n_test",
+    "published_source", "error",
+)]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +39,7 @@ def annotate_command(
     ),
     device: str = typer.Option(None, help="torch device (default: cuda when available, else cpu)."),
     force: bool = typer.Option(False, "--force", help="Measure again even when the same job is stored."),
+    fmt: OutputFormat = FormatOption,
 ) -> None:
     """Annotate models: train accuracy on the member pool, test accuracy, overfit gap, classes, training size."""
     from securitynet.annotation import annotate_models
@@ -42,16 +51,20 @@ def annotate_command(
     store.start_run(run_id, command=shlex.join(["securitynet", *sys.argv[1:]]), executor="local",
                     host=platform.node(), software_version=__version__, pid=os.getpid())
     status = "failed"
+    table = fmt is OutputFormat.table
     try:
         rows = annotate_models(
             cards, store, member_split=member_split, test_split=test_split, max_images=max_images,
-            device=device, force=force, run_id=run_id, console=console,
+            device=device, force=force, run_id=run_id, console=console, show=table,
         )
         status = "finished"
     finally:
         store.finish_run(run_id, status)
+    if not table:
+        emit([row.as_dict() for row in rows], ANNOTATION_COLUMNS, fmt.value)
     counts = Counter(row.status for row in rows)
-    console.print(
+    # With JSON or CSV, standard output carries only the data.
+    (console if table else err_console).print(
         f"{counts['done']} measured, {counts['skipped']} already stored (use --force to measure again), "
         f"{counts['failed']} failed; results in {store.url} (run {run_id})"
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, get_origin
 
 import typer
 from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console
+from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
 
 attacks_app = typer.Typer(help="Registered attacks (built in, entry points, plug-in modules).", no_args_is_help=True)
 
@@ -28,30 +28,25 @@ def _params(cls: Any) -> list[dict[str, Any]]:
     ]
 
 
+ATTACK_COLUMNS = [
+    Column("name", kind="id"), Column("version"), Column("access"), Column("headline", "headline metrics"),
+    Column("description", show=False), Column("params", show=False),
+]
+
+
 @attacks_app.command("list")
 @clean_errors
 def list_command(
     pattern: str = typer.Argument(None, help="Glob on attack names, e.g. 'mia.*'."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    fmt: OutputFormat = FormatOption,
+    as_json: bool = typer.Option(False, "--json", hidden=True, help="The same as --format json."),
 ) -> None:
-    """List attacks with their version, access level and parameters (name: type = default)."""
+    """List attacks: version, access level and headline metrics (`attacks show NAME` or --format json: parameters)."""
     from securitynet.attacks import list_attacks, load_errors
 
-    attacks = list_attacks(pattern)
-    if as_json:
-        console.print_json(json.dumps([
-            {"name": c.name, "version": c.version, "access": c.access, "description": c.description,
-             "params": _params(c)}
-            for c in attacks
-        ]))
-        return
-    table = Table(title="attacks")
-    for column in ("name", "version", "access", "parameters", "description"):
-        table.add_column(column, overflow="fold")
-    for cls in attacks:
-        params = "\n".join(f"{p['name']}: {p['type']} = {p['default']!r}" for p in _params(cls))
-        table.add_row(cls.name, cls.version, cls.access, params or "-", cls.description)
-    console.print(table)
+    rows = [{"name": c.name, "version": c.version, "access": c.access, "headline": list(c.headline_metrics),
+             "description": c.description, "params": _params(c)} for c in list_attacks(pattern)]
+    emit(rows, ATTACK_COLUMNS, "json" if as_json else fmt.value, title=f"{len(rows)} attack(s)")
     for module, error in load_errors().items():
         err_console.print(f"[yellow]could not load {module}:[/] {error}")
 

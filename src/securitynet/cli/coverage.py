@@ -8,15 +8,16 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from securitynet.cli.common import clean_errors, console, err_console, get_store
+from securitynet.cli.common import clean_errors, err_console, get_store
+from securitynet.cli.output import Column, emit
 from securitynet.errors import SecurityNetError
 
 
 class CoverageFormat(StrEnum):
     table = "table"
-    json = "json"
+    json = "json"  # the whole report
+    csv = "csv"  # the per source and dataset counts
 
 
 class CoverageDevice(StrEnum):
@@ -49,7 +50,8 @@ def coverage(
     layout: bool = typer.Option(True, "--layout/--no-layout", help="Compare built modules with checkpoint layouts."),
     device: CoverageDevice = typer.Option(CoverageDevice.auto, "--device",
                                           help="auto: meta forward for all, real CPU forward for small models."),
-    fmt: CoverageFormat = typer.Option(CoverageFormat.table, "--format", help="table or json."),
+    fmt: CoverageFormat = typer.Option(CoverageFormat.table, "--format",
+                                       help="table, json (the whole report) or csv (the counts)."),
     details: bool = typer.Option(False, "--details", help="Also list every model with a problem."),
 ) -> None:
     """Per source and dataset: published models with a card, a building architecture, a weight URL with a hash,
@@ -57,7 +59,7 @@ def coverage(
     from securitynet.zoo.coverage import published_coverage
 
     cards = _published_cards(table)
-    quiet = fmt is CoverageFormat.json
+    quiet = fmt is not CoverageFormat.table
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=quiet) as bar:
         tasks: dict[str, int] = {}
@@ -70,37 +72,36 @@ def coverage(
 
         report = published_coverage(cards, device=device.value, check_weights=weights, fetch=fetch, mirrors=mirror,
                                     layout=layout, progress=progress)
-    if quiet:
+    if fmt is CoverageFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    console.print(_summary_table(report))
-    origins = Table(title="Where the weights come from", show_header=True)
-    origins.add_column("source")
-    origins.add_column("weights", overflow="fold")
-    for source, text in report.weight_origins.items():
-        origins.add_row(source, text)
-    console.print(origins)
+    weights_note = "" if report.weights_checked else " (weights not checked)"
+    emit(_summary_rows(report), SUMMARY_COLUMNS, fmt.value,
+         title=f"Published SecurityNet models: coverage{weights_note}")
+    if quiet:
+        return
+    emit([{"source": source, "weights": text} for source, text in report.weight_origins.items()],
+         [Column("source", kind="id"), Column("weights")], "table", title="Where the weights come from")
     if details:
-        console.print(_problem_table(report))
+        emit(_problem_rows(report), [Column("model", kind="id"), Column("problem")], "table",
+             title="Models with a problem")
 
 
-def _summary_table(report) -> Table:  # type: ignore[no-untyped-def]
-    weights_note = "" if report.weights_checked else " (not checked)"
-    table = Table(title="Published SecurityNet models: coverage")
-    for column in ("source", "dataset", "models", "card", "builds", "URL + hash", f"verified{weights_note}",
-                   "layout ok"):
-        table.add_column(column, justify="left" if column in ("source", "dataset") else "right")
-    for group in [*report.groups, report.total]:
-        style = "bold" if group.source == "all" else None
-        table.add_row(group.source, group.dataset, str(group.models), str(group.card), str(group.builds),
-                      str(group.url_with_hash), str(group.verified), str(group.layout_ok), style=style)
-    return table
+SUMMARY_COLUMNS = [
+    Column("source", kind="id"), Column("dataset", kind="id"), Column("models", kind="int"),
+    Column("card", kind="int"), Column("builds", kind="int"), Column("url_with_hash", "URL+hash", kind="int"),
+    Column("verified", kind="int"), Column("layout_ok", "layout ok", kind="int"),
+]
 
 
-def _problem_table(report) -> Table:  # type: ignore[no-untyped-def]
-    table = Table(title="Models with a problem")
-    table.add_column("model", overflow="fold")
-    table.add_column("problem", overflow="fold")
+def _summary_rows(report) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [{"source": g.source, "dataset": g.dataset, "models": g.models, "card": g.card, "builds": g.builds,
+             "url_with_hash": g.url_with_hash, "verified": g.verified, "layout_ok": g.layout_ok}
+            for g in [*report.groups, report.total]]
+
+
+def _problem_rows(report) -> list[dict]:  # type: ignore[no-untyped-def]
+    rows = []
     for row in report.rows:
         problems = []
         if not row.matched_card:
@@ -114,8 +115,8 @@ def _problem_table(report) -> Table:  # type: ignore[no-untyped-def]
         if row.layout_ok is False:
             problems.append(f"layout: {row.layout_detail}")
         if problems:
-            table.add_row(row.card_id, "; ".join(problems))
-    return table
+            rows.append({"model": row.card_id, "problem": "; ".join(problems)})
+    return rows
 
 
 def register(app: typer.Typer) -> None:

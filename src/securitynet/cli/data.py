@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, get_store
+from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
 
 data_app = typer.Typer(help="Datasets: list, show, download, register.", no_args_is_help=True)
 
@@ -40,15 +40,25 @@ def _where_text(where: dict[str, str | None]) -> str:
     return "; ".join(parts)
 
 
+DATASET_COLUMNS = [
+    Column("name", kind="id"), Column("num_classes", "classes", kind="int"), Column("shape"),
+    Column("members", "splits"), Column("where", "where found"),
+    Column("category", show=False), Column("official", show=False), Column("image_shape", show=False),
+    Column("splits", show=False),
+    Column("member_splits", show=False), Column("nonmember_split", show=False), Column("found", show=False),
+]
+
+
 @data_app.command("list")
 @clean_errors
 def list_command(
     category: str = typer.Option(None, "--category", help="natural or medical."),
     present: bool = typer.Option(False, "--present", help="Only datasets with at least one split found."),
-    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    fmt: OutputFormat = FormatOption,
+    as_json: bool = typer.Option(False, "--json", hidden=True, help="The same as --format json."),
     root: list[Path] = RootsOpt,
 ) -> None:
-    """Every registered dataset: classes, splits, member/non-member splits, and where its files are found."""
+    """Every registered dataset: classes, member/non-member splits, and where its files are found."""
     from securitynet.data import list_datasets
 
     rows = []
@@ -56,30 +66,17 @@ def list_command(
         where = _where(info, root or None)
         if present and not any(where.values()):
             continue
-        rows.append((info, where))
-    if as_json:
-        payload = [
-            {"name": i.name, "num_classes": i.num_classes, "category": i.category, "splits": list(i.splits),
-             "member_splits": list(i.member_splits), "nonmember_split": i.nonmember_split, "found": w}
-            for i, w in rows
-        ]
-        console.print_json(json.dumps(payload))
-        return
-    table = Table(title=f"{len(rows)} datasets", show_lines=False)
-    for column in ("name", "classes", "category", "shape", "splits", "member -> non-member", "where found"):
-        table.add_column(column, overflow="fold")
-    for info, where in rows:
-        members = "/".join(info.member_splits) or "-"
-        table.add_row(
-            info.name + ("" if info.official else " (unofficial)"),
-            str(info.num_classes),
-            info.category,
-            "x".join(map(str, info.image_shape)),
-            ", ".join(info.splits),
-            f"{members} -> {info.nonmember_split or '-'}",
-            _where_text(where),
-        )
-    console.print(table)
+        rows.append({
+            "name": info.name + ("" if info.official else " (unofficial)"), "official": info.official,
+            "num_classes": info.num_classes, "category": info.category,
+            "shape": "x".join(map(str, info.image_shape)), "image_shape": list(info.image_shape),
+            "splits": list(info.splits), "member_splits": list(info.member_splits),
+            "nonmember_split": info.nonmember_split,
+            "members": f"{'/'.join(info.member_splits) or '-'} -> {info.nonmember_split or '-'}",
+            "where": _where_text(where), "found": where,
+        })
+    emit(rows, DATASET_COLUMNS, "json" if as_json else fmt.value,
+         title=f"{len(rows)} datasets (splits: member -> non-member)")
 
 
 @data_app.command("show")

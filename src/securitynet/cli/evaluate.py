@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from enum import StrEnum
+from typing import Any
 
 import typer
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
+from securitynet.cli.output import Column, StreamFormat, emit, emit_line
 
 
 class ExecutorChoice(StrEnum):
@@ -17,43 +18,82 @@ class ExecutorChoice(StrEnum):
     ray = "ray"
 
 
-def _plan_table(plan) -> Table:  # type: ignore[no-untyped-def]
-    """One row per model x attack, seeds grouped by state: readable even for large plans."""
-    table = Table(title="plan", show_lines=False)
-    for column in ("model", "attack", "version", "params", "pending seeds", "done seeds", "note"):
-        table.add_column(column, overflow="fold")
-    rows: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    meta: dict[tuple[str, str], tuple[str, str, str]] = {}
+PLAN_COLUMNS = [
+    Column("model_id", "model", kind="id"), Column("attack", kind="id"), Column("variant"),
+    Column("pending", "pending seeds"), Column("done", "done seeds"), Column("note"),
+    Column("params", show=False), Column("params_hash", show=False), Column("attack_version", show=False),
+]
+FAILED_COLUMNS = [Column("model_id", "model", kind="id"), Column("attack", kind="id"), Column("seed", kind="int"),
+                  Column("error")]
+
+
+def plan_rows(plan) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """One row per model x attack variant, seeds grouped by state: readable even for large plans."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for entry in plan.entries:
-        key = (entry.job.model_id, entry.job.attack)
-        rows[key][entry.state].append(entry.job.seed)
-        note = entry.reason if entry.state == "not-applicable" else ""
-        meta[key] = (entry.job.attack_version, entry.job.params_hash[:8], note)
-    for (model, attack), states in rows.items():
-        version, phash, note = meta[(model, attack)]
-        table.add_row(
-            model, attack, version, phash,
-            ", ".join(map(str, states.get("pending", []))) or "-",
-            ", ".join(map(str, states.get("done", []))) or "-",
-            note or "",
-        )
-    return table
+        job = entry.job
+        row = rows.setdefault((job.model_id, job.attack, job.params_hash), {
+            "model_id": job.model_id, "attack": job.attack, "attack_version": job.attack_version,
+            "params_hash": job.params_hash, "params": job.params, "pending": [], "done": [], "note": None,
+        })
+        if entry.state in ("pending", "done"):
+            row[entry.state].append(job.seed)
+        elif entry.state == "not-applicable":
+            row["note"] = entry.reason
+    _label_variants(rows.values())
+    return [{**row, "pending": ", ".join(map(str, row["pending"])) or None,
+             "done": ", ".join(map(str, row["done"])) or None} for row in rows.values()]
 
 
-def _results_table(summary) -> Table:  # type: ignore[no-untyped-def]
-    table = Table(title=f"results of {summary.run_id}")
-    for column in ("model", "attack", "seed", "status", "metrics / error"):
-        table.add_column(column, overflow="fold")
-    for record in summary.records:
-        if record.status == "done":
-            text = "  ".join(
-                f"{name}={'n/a' if value is None else f'{value:.4g}'}" for name, value in sorted(record.metrics.items())
-            )
-            status = "[green]done[/]"
-        else:
-            text, status = f"[red]{record.error}[/]", "[red]failed[/]"
-        table.add_row(record.model_id, record.attack, str(record.seed), status, text)
-    return table
+def record_row(record: Any, variant: str = "") -> dict[str, Any]:
+    """One finished or failed job as a result row: keys, seed, status, error, then its metrics."""
+    return {
+        "model_id": record.model_id, "attack": record.attack, "variant": variant,
+        "attack_version": record.attack_version, "params_hash": record.params_hash, "params": record.params,
+        "seed": record.seed, "status": record.status, "error": record.error, **record.metrics,
+    }
+
+
+def result_rows(records: list[Any]) -> list[dict[str, Any]]:
+    rows = [record_row(r) for r in records]
+    _label_variants(rows)
+    return rows
+
+
+def _label_variants(rows: Any) -> None:
+    """Set each row's variant: the parameters that differ between the rows of the same attack."""
+    from securitynet.analysis.frames import variant_labels
+
+    by_attack: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in rows:
+        by_attack[row["attack"]][row["params_hash"]] = row["params"]
+    labels = {attack: variant_labels(params) for attack, params in by_attack.items()}
+    for row in rows:
+        row["variant"] = labels[row["attack"]][row["params_hash"]]
+
+
+def _print_results(summary: Any, fmt: str, all_metrics: bool) -> None:
+    from securitynet.attacks import headline_metrics_by_attack
+    from securitynet.cli.result_view import emit_results
+
+    rows = result_rows(summary.records)
+    if fmt in ("json", "csv"):
+        emit_results(rows, fmt, headline={}, seed_key="seed",
+                     extra=[Column("status"), Column("error")])
+        return
+    done = [row for row in rows if row["status"] == "done"]
+    if done:
+        emit_results(done, "table", headline=headline_metrics_by_attack(), all_metrics=all_metrics,
+                     seed_key="seed", title=f"results of {summary.run_id}")
+    # An error's last line says what went wrong (a traceback ends with it); the store keeps it whole.
+    failed = [{**row, "error": _last_line(row["error"])} for row in rows if row["status"] != "done"]
+    if failed:
+        emit(failed, FAILED_COLUMNS, "table", title=f"failed jobs of {summary.run_id} (full errors in the store)")
+
+
+def _last_line(text: str | None) -> str | None:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else None
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +118,11 @@ def register(app: typer.Typer) -> None:
             False, "--random-weights", help="Use randomly initialised models (offline checks; stored apart)."
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+        fmt: StreamFormat = typer.Option(
+            StreamFormat.table, "--format",
+            help="table; json or csv (every job at the end); jsonl (one job per line as each finishes).",
+        ),
+        all_metrics: bool = typer.Option(False, "--all-metrics", help="Every metric, not only the headline ones."),
         threads: int = typer.Option(
             None, "--threads", min=1,
             help="CPU threads per worker (default: torch's, split between process-pool workers). On a machine "
@@ -99,29 +144,34 @@ def register(app: typer.Typer) -> None:
 
             if not torch.cuda.is_available():
                 raise typer.BadParameter("--device cuda: this machine has no usable CUDA device")
+        machine = fmt is not StreamFormat.table
+        # With a machine format, standard output carries only the data; what people read goes to stderr.
+        say = err_console if machine else console
         store = get_store()
         cards = select_models(models, store)
         plan = build_plan(
             cards, attacks, seeds=seeds, params=param, store=store, force=force, pretrained=not random_weights
         )
         pending, done, na = len(plan.pending), len(plan.done), len(plan.not_applicable)
-        console.print(
+        say.print(
             f"{len(plan.cards)} models x {len(plan.attacks)} attacks x {len(plan.seeds)} seeds: "
             f"{pending} to run, {done} already in the store, {na} not applicable"
         )
         if dry_run:
-            console.print(_plan_table(plan))
+            emit(plan_rows(plan), PLAN_COLUMNS, "json" if fmt is StreamFormat.jsonl else fmt.value, title="plan")
             return
         if not pending:
-            console.print("nothing to run (use --force to rerun finished jobs)")
+            say.print("nothing to run (use --force to rerun finished jobs)")
             return
+        on_record = (lambda record: emit_line(record_row(record))) if fmt is StreamFormat.jsonl else None
         summary = execute_plan(
             plan, store, executor=executor.value, workers=workers, address=address, device=device,
-            progress=progress, console=console, torch_threads=threads,
+            progress=progress, console=say, torch_threads=threads, on_record=on_record,
         )
-        console.print(_results_table(summary))
+        if fmt is not StreamFormat.jsonl:
+            _print_results(summary, fmt.value, all_metrics)
         failed = len(summary.failed)
-        console.print(f"run {summary.run_id}: {len(summary.done)} done, {failed} failed, stored in {store.url}")
+        say.print(f"run {summary.run_id}: {len(summary.done)} done, {failed} failed, stored in {store.url}")
         if failed:
             err_console.print(f"[red]{failed} job(s) failed; rerun the same command to retry them[/]")
             raise typer.Exit(1)

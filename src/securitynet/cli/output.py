@@ -58,6 +58,8 @@ _COLUMN_OVERHEAD = 2
 _TEXT_FLOOR = 22
 # No id column narrower than this (its parts would be shortened beyond recognition).
 _ID_FLOOR = 12
+# ... unless the table cannot fit otherwise.
+_ID_LAST_RESORT = 6
 # An id column this wide shows most ids whole.
 _ID_COMFORT = 28
 
@@ -221,14 +223,23 @@ def fit_widths(columns: Sequence[Column], cells: list[list[str]], width: int) ->
         share = max(room // (len(ids) - position), len(columns[i].heading), _ID_FLOOR)
         widths[i] = min(natural[i], share)
         room -= widths[i]
+    # An id wrapped at its separators may need less than its share.
+    for i in ids:
+        widths[i] = max(len(columns[i].heading), max((_longest_line(shape_id(r[i], widths[i])) for r in cells),
+                                                     default=0))
     excess = sum(widths) - free
-    while excess > 0:
-        shrinkable = [i for i in texts if widths[i] > floor[i]]
-        if not shrinkable:
-            break
-        widest = max(shrinkable, key=lambda i: widths[i] - floor[i])
-        widths[widest] -= 1
-        excess -= 1
+    # Text columns give way first, down to their floor; then ids, down to their heading; last, text columns down
+    # to their heading (a word longer than that is cut with "…"): a heading is never cut.
+    headings = [len(c.heading) for c in columns]
+    for candidates, lowest in ((texts, floor), (ids, [max(h, _ID_LAST_RESORT) for h in headings]),
+                               (texts, headings)):
+        while excess > 0:
+            shrinkable = [i for i in candidates if widths[i] > lowest[i]]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: widths[i] - lowest[i])
+            widths[widest] -= 1
+            excess -= 1
     return widths
 
 

@@ -63,17 +63,21 @@ def emit_results(rows: Sequence[Mapping[str, Any]], fmt: str, *, headline: Mappi
     if str(fmt) != "table":
         emit(rows, machine_columns(rows, seed_key=seed_key, extra=extra), fmt)
         return
-    if all_metrics:
-        long = _long_rows(rows, seed_key)
+    undeclared = [row for row in rows if not headline_of(str(row["attack"]), headline)]
+    if all_metrics or undeclared:
+        # One line per metric: every metric, or those of attacks that name no headline (any number fits).
+        long = _long_rows(rows if all_metrics else undeclared, seed_key)
         columns = _key_columns(long, seed_key) + [Column("metric"), Column("value", kind="number", digits=4)]
         if any(_has(row, "published") for row in long):
             columns.append(Column("published", "pub.", kind="number", digits=4))
         emit(long, columns, "table", title=f"{title}: every metric{_notes(long, seed_key)}")
-        return
+        if all_metrics:
+            return
     groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
         declared = headline_of(str(row["attack"]), headline)
-        groups.setdefault(declared or tuple(m for m in metric_names([row]) if _has(row, m)), []).append(row)
+        if declared:
+            groups.setdefault(declared, []).append(row)
     for metrics, members in groups.items():
         columns = _key_columns(members, seed_key)
         for metric in metrics:
@@ -83,8 +87,7 @@ def emit_results(rows: Sequence[Mapping[str, Any]], fmt: str, *, headline: Mappi
                 columns.append(Column(f"{PUBLISHED_PREFIX}{metric}", "pub.", kind=kind))
         columns += [c for c in extra if c.show]
         shown = [{**row, "variant": short_variant(row.get("variant"))} for row in members]
-        emit(shown, columns, "table",
-             title=f"{title}: {_group_title(members)}{_notes(members, seed_key)}")
+        emit(shown, columns, "table", title=f"{title}: {_group_title(members)}{_notes(members, seed_key)}")
 
 
 def _key_columns(rows: Sequence[Mapping[str, Any]], seed_key: str) -> list[Column]:

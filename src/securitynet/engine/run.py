@@ -11,7 +11,7 @@ import os
 import platform
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,8 +81,11 @@ def execute_plan(
     posterior_cache: bool = True,
     artifacts_root: str | None = None,
     torch_threads: int | None = None,
+    on_record: Callable[[JobRecord], None] | None = None,
 ) -> RunSummary:
     """Run the plan's pending jobs; each record is written as soon as it arrives.
+
+    ``on_record`` is called with each record once it is stored (``evaluate --format jsonl`` prints it).
 
     ``posterior_cache=False`` makes every attack compute its own posteriors (for benchmarks and for
     checking that the cache changes nothing).
@@ -118,11 +121,15 @@ def execute_plan(
                     store.record_job(record)
                     expected.pop(record.key)
                     summary.records.append(record)
+                    if on_record is not None:
+                        on_record(record)
                 bar.update(event)
             for job in expected.values():  # an executor that lost a job must not make it vanish
                 record = failed_record(job, settings, "the executor finished without reporting this job")
                 store.record_job(record)
                 summary.records.append(record)
+                if on_record is not None:
+                    on_record(record)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
