@@ -197,3 +197,25 @@ def test_options_and_yaml_complete_what_the_file_cannot_say(tmp_path: Path) -> N
     assert (card.input.scale, card.input.mean, card.input.std) == (0.5, (0.3,), (0.4,))
     with pytest.raises(CardError, match="10 output unit"):
         card_from_onnx_file(path, dataset="digits", output_kind="binary_logit")
+
+
+def test_evaluate_says_why_a_white_box_attack_does_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from securitynet.cli import app
+    from securitynet.cli.common import console
+    from securitynet.store import Store
+
+    monkeypatch.setattr(console, "width", 200)  # one line per message, to search it
+    for name in ("SECURITYNET_CACHE", "SECURITYNET_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    card = card_from_onnx_file(unconvertible_onnx(tmp_path / "shrinking.onnx"), dataset="digits")
+    db = tmp_path / "cli.sqlite"
+    Store(str(db)).upsert_cards([card])
+    result = CliRunner().invoke(app, ["--db", str(db), "evaluate", "--models", card.id, "--attacks",
+                                      "backdoor.abs,mia.confidence", "-p", "mia.confidence.n=50", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "1 to run, 0 already in the store, 1 not applicable" in result.output
+    assert f"not applicable: backdoor.abs on {card.id}: no white box: onnx2torch cannot convert" in result.output
+    assert "1 done, 0 failed" in result.output
+    assert set(Store(str(db)).jobs_frame().attack) == {"mia.confidence"}
