@@ -375,7 +375,8 @@ def _divergence(description: str, loss: float, step: int, lr: float) -> str:
     """Why training stopped, naming the model being trained (a shadow, reference or surrogate: not the target)."""
     if step == 0:
         # Nothing has been learnt yet, so the step size cannot be at fault: the inputs or labels are.
-        return f"{description} diverged: loss was {loss} on the first step, before any update (inputs or labels?)"
+        return (f"{description} diverged: loss was {loss} on the first step, before any update "
+                "(its untrained outputs or its training labels are not finite)")
     return f"{description} diverged: loss became {loss} at step {step + 1} (learning rate {lr} too high?)"
 
 
