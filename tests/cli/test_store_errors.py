@@ -131,6 +131,12 @@ def test_read_only_commands_work_on_a_read_only_database(read_only_db: Path, tmp
     assert shown.exit_code == 0, shown.output
     report = _invoke("--db", str(read_only_db), "report", "--out", str(tmp_path / "report"), "--bootstrap", "100")
     assert report.exit_code == 0, report.output
+    from securitynet.serve.snapshot import write_snapshot  # what `serve` reads before it starts Datasette
+
+    snapshot = write_snapshot(Store(str(read_only_db), read_only=True), tmp_path / "snapshot.sqlite")
+    with sqlite3.connect(snapshot) as conn:
+        assert conn.execute("SELECT id FROM models").fetchall() == [("test/ro",)]
+    conn.close()
     assert _digest(read_only_db) == before
     assert sorted(p.name for p in read_only_db.parent.iterdir()) == ["db.sqlite"]  # no journal, no -wal, no -shm
 
@@ -138,3 +144,18 @@ def test_read_only_commands_work_on_a_read_only_database(read_only_db: Path, tmp
 def test_a_command_that_writes_says_the_database_is_read_only(read_only_db: Path) -> None:
     line = _one_error_line(_invoke("--db", str(read_only_db), "catalog", "register"))
     assert f"database sqlite:///{read_only_db} is read-only" in line and "permissions" in line
+
+
+def test_an_unreadable_file_says_permissions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "secret.sqlite"
+    Store(str(path)).engine.dispose()
+    path.chmod(0o000)
+    if os.geteuid() == 0:  # root reads anything: make the permission check see what a user would
+        real_access = os.access
+        monkeypatch.setattr(opening.os, "access",
+                            lambda p, mode: False if Path(p) == path and mode & os.R_OK else real_access(p, mode))
+    try:
+        line = _one_error_line(_invoke("--db", str(path), "catalog", "list"))
+    finally:
+        path.chmod(0o644)
+    assert f"cannot open database sqlite:///{path}: the file is not readable (permissions)" in line
