@@ -3,6 +3,7 @@ white-box attacks get the onnx2torch conversion, or are planned as not applicabl
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -219,3 +220,10 @@ def test_evaluate_says_why_a_white_box_attack_does_not_run(tmp_path: Path, monke
     assert f"not applicable: backdoor.abs on {card.id}: no white box: onnx2torch cannot convert" in result.output
     assert "1 done, 0 failed" in result.output
     assert set(Store(str(db)).jobs_frame().attack) == {"mia.confidence"}
+    # With a machine format the reason goes to stderr: standard output stays the data alone.
+    machine = CliRunner().invoke(app, ["--db", str(db), "evaluate", "--models", card.id, "--attacks",
+                                       "backdoor.abs,mia.confidence", "-p", "mia.confidence.n=50",
+                                       "--no-progress", "--force", "--format", "json"])
+    assert machine.exit_code == 0, machine.output
+    assert "not applicable: backdoor.abs" in machine.stderr and "not applicable" not in machine.stdout
+    assert {row["attack"] for row in json.loads(machine.stdout)} == {"mia.confidence"}

@@ -96,13 +96,13 @@ def _last_line(text: str | None) -> str | None:
     return lines[-1] if lines else None
 
 
-def _print_not_applicable(plan, shown: int = 5) -> None:  # type: ignore[no-untyped-def]
+def _print_not_applicable(plan, say: Any, shown: int = 5) -> None:  # type: ignore[no-untyped-def]
     """Why jobs will not run, one line per model and attack (seeds together), the first few of them."""
     reasons = {(e.job.model_id, e.job.attack): e.reason for e in plan.not_applicable}
     for (model, attack), reason in list(reasons.items())[:shown]:
-        console.print(f"not applicable: {attack} on {model}: {reason}", overflow="fold")
+        say.print(f"not applicable: {attack} on {model}: {reason}", overflow="fold")
     if len(reasons) > shown:
-        console.print(f"... and {len(reasons) - shown} more model x attack pairs (--dry-run lists them all)")
+        say.print(f"... and {len(reasons) - shown} more model x attack pairs (--dry-run lists them all)")
 
 
 def register(app: typer.Typer) -> None:
@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             emit(plan_rows(plan), PLAN_COLUMNS, "json" if fmt is StreamFormat.jsonl else fmt.value, title="plan")
             return
-        _print_not_applicable(plan)
+        _print_not_applicable(plan, say)
         if not pending:
             say.print("nothing to run (use --force to rerun finished jobs)")
             return
