@@ -112,9 +112,9 @@ def test_the_engine_gives_the_same_membership_results_for_both(public_and_onnx, 
     np.testing.assert_allclose(values[card.id].to_numpy(), values[PUBLIC].to_numpy(), rtol=0, atol=1e-6)
 
 
-def unconvertible_onnx(path: Path) -> Path:
-    """A digits classifier (8x8 grey -> 10 scores) ending in a Shrink: onnxruntime runs it, onnx2torch has no
-    converter for Shrink."""
+def unconvertible_onnx(path: Path, *, last_op: str = "Shrink", batch: int | str = "batch") -> Path:
+    """A digits classifier (8x8 grey -> 10 scores) ending in ``last_op``: onnxruntime runs a Shrink, onnx2torch
+    has no converter for it. ``batch``: a name for a free batch dimension, or the only batch size it takes."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -123,14 +123,29 @@ def unconvertible_onnx(path: Path) -> Path:
     nodes = [
         helper.make_node("Flatten", ["images"], ["flat"], axis=1),
         helper.make_node("MatMul", ["flat", "weight"], ["scores"]),
-        helper.make_node("Shrink", ["scores"], ["logits"], lambd=0.01),
+        helper.make_node(last_op, ["scores"], ["logits"], **({"lambd": 0.01} if last_op == "Shrink" else {})),
     ]
     graph = helper.make_graph(
-        nodes, "shrinking", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 1, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], initializer=[weight],
+        nodes, "digits", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])], initializer=[weight],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
+
+
+def test_a_graph_exported_for_one_batch_size_answers_any_number_of_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECURITYNET_CACHE", str(tmp_path / "cache"))
+    card = card_from_onnx_file(unconvertible_onnx(tmp_path / "one.onnx", last_op="Softmax", batch=1),
+                               dataset="digits")
+    assert card.output_kind == "probabilities"  # read from the graph's final Softmax
+    target = load_target(card, device="cpu")
+    images = np.random.default_rng(1).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
+    probs = target.predict_proba(images)
+    assert probs.shape == (5, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(target.predict_proba(images[3:4]), probs[3:4], atol=1e-6)
+    np.testing.assert_allclose(view_for(target, "white-box").predict_proba(images), probs, atol=1e-5)
 
 
 def test_white_box_attacks_on_an_unconvertible_graph_are_not_applicable_with_the_reason(

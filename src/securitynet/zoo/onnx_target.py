@@ -120,7 +120,8 @@ class OnnxTarget(TargetModel):
             what = f"the ONNX graph of {self.card.id}"
             runtime = self.module
             assert isinstance(runtime, OnnxRuntimeModule)
-            example = probe_batch(self.card, n=runtime.signature.fixed_batch or 4)
+            # Three images, whatever batch the graph was exported with: attacks send batches of any size.
+            example = probe_batch(self.card, n=3)
             module = convert_to_torch(self.graph, runtime, example, what=what)
             self._white_box = TargetModel(
                 card=self.card, module=module, weight_hash=self.weight_hash, device=self.device,
