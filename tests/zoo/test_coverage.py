@@ -138,3 +138,16 @@ def test_all_529_published_models_have_a_card_and_a_building_architecture(shared
     assert sum(g.models for g in report.groups if g.source == "pytorchcv") == 263
     assert sum(g.models for g in report.groups if g.source == "medmnist") == 174
     assert set(report.weight_origins) == {g.source for g in report.groups}
+
+
+def test_a_one_unit_binary_head_is_the_width_its_card_declares() -> None:
+    from securitynet.catalog.card import InputSpec
+
+    card = ModelCard(id="test/binary_lenet", name="binary_lenet", source="file", architecture="lenet",
+                     arch_kwargs={"num_classes": 1, "in_channels": 1, "input_size": 28}, dataset="breastmnist",
+                     input=InputSpec(channels=1, size=(28, 28)), output_kind="binary_logit")
+    (row,) = published_coverage([_linked(card)], check_weights=False, layout=False).rows
+    assert card.num_classes == 2 and row.classes_ok and row.build_detail is None
+    two_units = card.model_copy(update={"arch_kwargs": {**card.arch_kwargs, "num_classes": 2}})
+    (row,) = published_coverage([_linked(two_units)], check_weights=False, layout=False).rows
+    assert not row.classes_ok and "binary_logit head needs 1" in row.build_detail

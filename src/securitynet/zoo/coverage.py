@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from securitynet.catalog.card import InputSpec, ModelCard
+from securitynet.zoo.heads import output_width
 from securitynet.zoo.layout import LayoutCheck, check_card_layout, source_of
 from securitynet.zoo.loader import build_module
 from securitynet.zoo.target import images_to_tensor
@@ -269,10 +270,11 @@ def published_coverage(
         matched = card.extra.get("matched_card")
         source = source_of(card) if matched else "unmatched"
         check = checks[architecture_key(card)]
-        classes_ok = check.builds and check.outputs is not None and check.outputs == card.num_classes
+        width = output_width(card.output_kind, card.num_classes)  # one unit for a binary head
+        classes_ok = check.builds and check.outputs is not None and check.outputs == width
         detail = check.detail
         if check.builds and check.outputs is not None and not classes_ok:
-            detail = f"outputs {check.outputs} classes, the card says {card.num_classes}"
+            detail = f"outputs {check.outputs} values, the card's {card.output_kind} head needs {width}"
         if check_weights:
             weights, weights_detail = weights_state(card, fetch=fetch, mirrors=mirror_paths)
         else:
