@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, get_origin
 
 import typer
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console
 from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
@@ -63,12 +62,10 @@ def show_command(name: str = typer.Argument(..., help="Attack name.")) -> None:
         console.print(cls.description)
     if cls.__doc__:
         console.print(cls.__doc__.strip())
-    table = Table()
-    for column in ("parameter", "type", "default", "meaning"):
-        table.add_column(column, overflow="fold")
-    for p in _params(cls):
-        table.add_row(p["name"], p["type"], repr(p["default"]), p["help"])
-    console.print(table)
+    console.print(f"headline metrics: {', '.join(cls.headline_metrics) or 'none declared (every metric is shown)'}")
+    emit([{**p, "default": repr(p["default"])} for p in _params(cls)],
+         [Column("name", "parameter", kind="id"), Column("type"), Column("default"), Column("help", "meaning")],
+         "table")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import typer
 import yaml
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
 from securitynet.cli.output import Column, emit
@@ -233,24 +232,16 @@ def import_securitynet(
         for problem in exc.problems:
             err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
         raise TableFormatError(exc.summary) from None
-    summary = Table(title=f"imported {path.name} into {store.url}")
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    for what, count in (("benchmark models", report.benchmark), ("security models", report.security),
-                        ("new-model papers", report.papers), ("published jobs", report.jobs),
-                        ("published result values", report.results),
-                        ("duplicate names disambiguated", len(report.renamed)),
-                        ("duplicate rows kept once", report.duplicates),
-                        ("stale cards removed", report.removed_stale),
-                        *((f"linked to {source} cards (same_as)", n) for source, n in sorted(report.matched.items()))):
-        summary.add_row(what, str(count))
-    console.print(summary)
-    missing = Table(title=f"values stored as missing ({sum(report.missing_by_reason.values())}), by reason")
-    missing.add_column("count", justify="right")
-    missing.add_column("reason", overflow="fold")
-    for reason, count in report.missing_by_reason.most_common():
-        missing.add_row(str(count), reason)
-    console.print(missing)
+    counts = [("benchmark models", report.benchmark), ("security models", report.security),
+              ("new-model papers", report.papers), ("published jobs", report.jobs),
+              ("published result values", report.results), ("duplicate names disambiguated", len(report.renamed)),
+              ("stale cards removed", report.removed_stale),
+              *((f"linked to {source} cards (same_as)", n) for source, n in sorted(report.matched.items()))]
+    emit([{"what": what, "count": count} for what, count in counts], [Column("what"), Column("count", kind="int")],
+         "table", title=f"imported {path.name} into {store.url}")
+    emit([{"count": count, "reason": reason} for reason, count in report.missing_by_reason.most_common()],
+         [Column("count", kind="int"), Column("reason")], "table",
+         title=f"values stored as missing ({sum(report.missing_by_reason.values())}), by reason")
     for name, count in report.unknown_datasets.items():
         err_console.print(f"[yellow]warning:[/] unknown dataset name {name!r} ({count} rows); kept as "
                           "a normalised name, add it to DATASET_NAMES")

@@ -7,9 +7,9 @@ import warnings
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
+from securitynet.cli.output import Column, emit
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             ]
             typer.echo(json.dumps(records, indent=2))  # plain text: no wrapping or colour in machine output
         else:
-            console.print(_table(outcomes))
+            _print_tables(outcomes)
         failed = sum(not o.ok for o in outcomes)
         if not as_json:
             colour = "red" if failed else "green"
@@ -73,18 +73,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _table(outcomes: list) -> Table:
-    table = Table(title="Weights", show_lines=False)
-    table.add_column("model", overflow="fold")
-    table.add_column("status")
-    table.add_column("from")
-    table.add_column("verified")
-    table.add_column("sha256")
-    table.add_column("path / why it failed", overflow="fold")
-    for o in outcomes:
-        if o.ok:
-            verified = ", ".join(o.verified_with) if o.verified_with else "[yellow]unverified: card has no hash[/]"
-            table.add_row(o.card_id, "[green]ok[/]", o.origin or "", verified, (o.sha256 or "")[:16], str(o.path))
-        else:
-            table.add_row(o.card_id, "[red]failed[/]", "", "", "", o.reason or str(o.error))
-    return table
+def _print_tables(outcomes: list) -> None:
+    """Fetched weights, then failures with their reason (a path and a sentence wrap differently)."""
+    fetched = [{"model": o.card_id, "from": o.origin,
+                "verified": ", ".join(o.verified_with) if o.verified_with else "unverified: card has no hash",
+                "sha256": (o.sha256 or "")[:16] or None, "path": str(o.path)} for o in outcomes if o.ok]
+    if fetched:
+        emit(fetched, [Column("model", kind="id"), Column("from"), Column("verified"), Column("sha256"),
+                       Column("path", kind="id")], "table", title="Weights")
+    failed = [{"model": o.card_id, "why": o.reason or str(o.error)} for o in outcomes if not o.ok]
+    if failed:
+        emit(failed, [Column("model", kind="id"), Column("why", "why it failed")], "table", title="Weights not fetched")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from securitynet.cli.common import clean_errors, console, get_store
+from securitynet.cli.output import Column, emit
 
 zoo_app = typer.Typer(help="Self-trained model zoos with ground truth.", no_args_is_help=True)
 
@@ -67,16 +67,9 @@ def trojan_command(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(title=f"trojan zoo on {dataset}: {len(cards)} models (stored in {store.url})")
-    for column in ("model", "arch", "attack", "target", "poison", "clean acc", "ASR"):
-        table.add_column(column)
-    for row in rows:
-        asr = row["attack_success_rate"]
-        flag = "" if row["accepted"] in (True, None) else " (below --min-asr)"
-        table.add_row(
-            row["id"].rsplit("/", 1)[-1], row["architecture"], row["attack"],
-            "-" if row["target_label"] is None else str(row["target_label"]),
-            "-" if row["poison_rate"] is None else f"{row['poison_rate']:.3f}",
-            f"{row['clean_accuracy']:.3f}", "-" if asr is None else f"{asr:.3f}{flag}",
-        )
-    console.print(table)
+    columns = [Column("id", "model", kind="id"), Column("architecture", "arch", kind="id"), Column("attack"),
+               Column("target_label", "target", kind="int"), Column("poison_rate", "poison", kind="number"),
+               Column("clean_accuracy", "clean acc", kind="number"), Column("attack_success_rate", "ASR",
+                                                                             kind="number"),
+               Column("accepted", "ASR ok", kind="bool")]
+    emit(rows, columns, "table", title=f"trojan zoo on {dataset}: {len(cards)} models (stored in {store.url})")
