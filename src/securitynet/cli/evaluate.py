@@ -167,7 +167,11 @@ def register(app: typer.Typer) -> None:
             f"{pending} to run, {done} already in the store, {na} not applicable"
         )
         if dry_run:
-            emit(plan_rows(plan), PLAN_COLUMNS, "json" if fmt is StreamFormat.jsonl else fmt.value, title="plan")
+            rows = plan_rows(plan)
+            # A table leaves out the variant and note columns when no row has one; JSON and CSV keep every column.
+            columns = [c for c in PLAN_COLUMNS if fmt is not StreamFormat.table or c.key not in ("variant", "note")
+                       or any(row.get(c.key) for row in rows)]
+            emit(rows, columns, "json" if fmt is StreamFormat.jsonl else fmt.value, title="plan")
             return
         _print_not_applicable(plan, say)
         if not pending:
