@@ -160,3 +160,30 @@ def console_width(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
         monkeypatch.setattr(common, "console", Console(width=width, color_system=None))
 
     return set_width
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An offline Hugging Face Hub cache (HF_HUB_CACHE, HF_HUB_OFFLINE=1) and `put(repo_id, filename, data)`, which
+    writes a file into it in huggingface_hub's layout: `models--<org>--<name>/blobs/<sha256>` (an LFS file's etag),
+    `refs/main` holding a commit hash and `snapshots/<commit>/<filename>` linking to the blob. Returns the blob."""
+    import hashlib
+
+    root = tmp_path / "hf-hub-cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def put(repo_id: str, filename: str, data: bytes, revision: str = "main") -> Path:
+        repo = root / f"models--{repo_id.replace('/', '--')}"
+        commit = hashlib.sha1(f"{repo_id}@{revision}".encode()).hexdigest()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / revision).write_text(commit)
+        pointer = repo / "snapshots" / commit / filename
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        pointer.symlink_to(os.path.relpath(blob, pointer.parent))
+        return blob
+
+    return put

@@ -11,9 +11,16 @@ __all__ = ["__version__", "evaluate", "load", "results"]
 
 
 def load(card_id: str, **kwargs):
-    """Load a catalogued model as a `TargetModel` (weights fetched, verified and loaded safely)."""
+    """Load a catalogued model as a `TargetModel` (weights fetched, verified and loaded safely).
+
+    The card is looked up in the database (`SECURITYNET_DB`, or pass `store=`) first, then in the built-in catalog.
+    """
     from securitynet.zoo.loader import load_target
 
+    if "store" not in kwargs:
+        from securitynet.store import Store
+
+        kwargs["store"] = Store()
     return load_target(card_id, **kwargs)
 
 

@@ -22,6 +22,7 @@ Purpose = Literal["benchmark", "security", "other", "self-trained"]
 OutputKind = Literal["logits", "probabilities", "log_probabilities", "binary_logit", "binary_probability"]
 # onnx: the whole model (graph and weights) in one ONNX file, run by onnxruntime; the card names no architecture.
 WeightFormat = Literal["state_dict", "checkpoint", "safetensors", "zip", "tar", "onnx"]
+Interpolation = Literal["bilinear", "bicubic"]
 
 
 class _Strict(BaseModel):
@@ -49,6 +50,9 @@ class InputSpec(_Strict):
         default=None, ge=1, description="resize the shorter side to this many pixels (aspect kept) first; 2D only"
     )
     center_crop: bool = Field(default=False, description="after resize_shorter, crop the centre `size` region")
+    interpolation: Interpolation = Field(
+        default="bilinear", description="how images are resized (antialiased, as PIL resizes in evaluation pipelines)"
+    )
 
     @field_validator("size")
     @classmethod

@@ -21,7 +21,30 @@ def find_card(card_id: str, store: object | None = None) -> ModelCard:
             return store.get_card(card_id)  # type: ignore[attr-defined]
         except UnknownModelError:
             pass
+    direct = _card_of_library_source(card_id)
+    if direct is not None:
+        return direct
     cards = builtin_cards_by_id()
     if card_id in cards:
         return cards[card_id]
     raise UnknownModelError(f"no model card with id {card_id!r} (neither in the store nor built in)")
+
+
+def _card_of_library_source(card_id: str) -> ModelCard | None:
+    """A timm or torchvision card made directly from the installed library (no need to build all 2,000 cards)."""
+    from securitynet.errors import CardError
+
+    source, _, name = card_id.partition("/")
+    try:
+        if source == "timm":
+            from securitynet.catalog.sources.timm_hub import card_for_tag, classifier_tags
+
+            return card_for_tag(name) if name in classifier_tags() else None
+        if source == "torchvision":
+            from securitynet.catalog.sources.torchvision_weights import card_for, weight_names
+
+            builder = next((b for b, w in weight_names() if w == name), None)
+            return card_for(builder, name) if builder else None
+    except CardError:
+        return None
+    return None

@@ -13,7 +13,7 @@ from securitynet.errors import WeightsError
 from securitynet.zoo.archs import build_architecture
 from securitynet.zoo.layout import compare, layout_of
 from securitynet.zoo.target import TargetModel, default_device
-from securitynet.zoo.weights import fetch_weights, load_state_dict_file, sha256_file
+from securitynet.zoo.weights import fetch_weights, load_state_dict_file, sha256_file, try_fetch
 
 
 def build_module(card: ModelCard) -> torch.nn.Module:
@@ -64,6 +64,19 @@ def _last_layer(mismatched: dict[str, Any], model: dict[str, tuple[int, ...]]) -
     return any(name in last for name in mismatched)
 
 
+def fetch_and_pin(card: ModelCard, store: object | None = None) -> tuple[Path, ModelCard]:
+    """The card's verified weight file, and the card as pinned by this fetch (stored when `store` is given)."""
+    outcome = try_fetch(card)
+    if outcome.error is not None or outcome.path is None:
+        raise outcome.error or WeightsError(f"weights of {card.id} could not be fetched")
+    pinned = outcome.pinned_card
+    if pinned is not None and pinned != card:
+        if store is not None:
+            store.upsert_card(pinned)  # type: ignore[attr-defined]
+        card = pinned
+    return outcome.path, card
+
+
 def load_target(
     card: str | ModelCard,
     *,
@@ -72,7 +85,11 @@ def load_target(
     pretrained: bool = True,
     weights_path: str | Path | None = None,
 ) -> TargetModel:
-    """Load a model by card id (or card). `pretrained=False` gives random weights (offline checks)."""
+    """Load a model by card id (or card). `pretrained=False` gives random weights (offline checks).
+
+    With a `store`, a card id is looked up there first, and a card whose weights were pinned on this fetch (a Hub
+    revision and the sha256 the Hub reports) is written back, so every later use checks that hash.
+    """
     if isinstance(card, str):
         card = find_card(card, store)
     device = torch.device(device) if device is not None else default_device()
@@ -81,7 +98,10 @@ def load_target(
     module = build_module(card)
     weight_hash = None
     if pretrained:
-        path = Path(weights_path) if weights_path is not None else fetch_weights(card)
+        if weights_path is not None:
+            path = Path(weights_path)
+        else:
+            path, card = fetch_and_pin(card, store)
         state = load_state_dict_file(path, card.weights)
         try:
             module.load_state_dict(state, strict=card.weights.strict)

@@ -54,11 +54,11 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
         else:
             raise ShapeError(f"images have {have} channels, the model takes {spec.channels}")
     if tuple(x.shape[2:]) != tuple(spec.size) and spec.resize_shorter is not None:
-        x = _resize_shorter_side(x, spec.resize_shorter)
+        x = _resize_shorter_side(x, spec.resize_shorter, spec.interpolation)
         if spec.center_crop:
             x = _center_crop(x, tuple(spec.size))
     if tuple(x.shape[2:]) != tuple(spec.size):
-        mode = "bilinear" if rank == 2 else "trilinear"
+        mode = spec.interpolation if rank == 2 else "trilinear"
         x = F.interpolate(x, size=tuple(spec.size), mode=mode, align_corners=False)
     if spec.mean is not None and spec.std is not None:
         shape = (1, spec.channels) + (1,) * rank
@@ -68,10 +68,11 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     return x.contiguous()
 
 
-def _resize_shorter_side(x: torch.Tensor, shorter: int) -> torch.Tensor:
+def _resize_shorter_side(x: torch.Tensor, shorter: int, mode: str = "bilinear") -> torch.Tensor:
     """(N, C, H, W) -> the shorter side resized to `shorter`, aspect kept (torchvision's Resize(int) rule).
 
-    Antialiased bilinear, as PIL resizes in the torchvision evaluation pipelines these specs describe.
+    Antialiased (bilinear or bicubic, as the card says), as PIL resizes in the evaluation pipelines these specs
+    describe.
     """
     height, width = x.shape[2:]
     if min(height, width) == shorter:
@@ -80,7 +81,7 @@ def _resize_shorter_side(x: torch.Tensor, shorter: int) -> torch.Tensor:
         size = (shorter, int(shorter * width / height))
     else:
         size = (int(shorter * height / width), shorter)
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
 
 
 def _center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:

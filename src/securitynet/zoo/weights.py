@@ -80,11 +80,24 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return file_digests(path, ["sha256"], chunk_size)["sha256"]
 
 
+PREFIX_SUFFIX = "-prefix"
+
+
 def _algorithm(name: str) -> str:
-    algo = name.strip().lower().replace("-", "")
+    """A hashlib name; `<algo>-prefix` (kept as such) means the value is the start of that digest, the rule of
+    torch.hub's `check_hash` for files named `<name>-<first hex digits of the sha256>.pth` (torchvision, timm)."""
+    name = name.strip().lower()
+    prefix = name.endswith(PREFIX_SUFFIX)
+    algo = name.removesuffix(PREFIX_SUFFIX).replace("-", "")
     if algo not in hashlib.algorithms_available:
         raise WeightsError(f"unknown hash algorithm {name!r}")
-    return algo
+    return algo + PREFIX_SUFFIX if prefix else algo
+
+
+def _digest_matches(actual: dict[str, str], algo: str, value: str) -> bool:
+    if algo.endswith(PREFIX_SUFFIX):
+        return len(value) >= 8 and actual[algo.removesuffix(PREFIX_SUFFIX)].startswith(value)
+    return actual[algo] == value
 
 
 def expected_hashes(spec: WeightsSpec, scope: HashScope = "file") -> dict[str, str]:
@@ -114,10 +127,12 @@ def verify_file(path: Path, spec: WeightsSpec, *, what: str, scope: HashScope = 
         size = path.stat().st_size
         if size != spec.size_bytes:
             raise ChecksumError(f"{what}: {path} has {size} bytes, expected {spec.size_bytes}")
-    actual = file_digests(path, {"sha256", *expected})
+    actual = file_digests(path, {"sha256", *(algo.removesuffix(PREFIX_SUFFIX) for algo in expected)})
     for algo, value in expected.items():
-        if actual[algo] != value:
-            raise ChecksumError(f"{what}: {path} has {algo} {actual[algo]}, expected {value}")
+        if not _digest_matches(actual, algo, value):
+            base = algo.removesuffix(PREFIX_SUFFIX)
+            wanted = f"one starting {value}" if base != algo else value
+            raise ChecksumError(f"{what}: {path} has {base} {actual[base]}, expected {wanted}")
     return actual["sha256"]
 
 
@@ -216,6 +231,8 @@ class FetchOutcome:
     verified_with: list[str] = field(default_factory=list)  # hash algorithms checked; empty = unverified
     attempts: list[Attempt] = field(default_factory=list)
     error: WeightsError | None = None
+    # Hub weights: the card pinned to the fetched revision and sha256, to be stored (see zoo.hub_weights).
+    pinned_card: ModelCard | None = None
 
     @property
     def ok(self) -> bool:
@@ -466,6 +483,8 @@ def try_fetch(
     policy: DownloadPolicy | None = None,
 ) -> FetchOutcome:
     """Fetch a card's weights and say what happened at each place tried; never raises for a failed fetch."""
+    if card.source in HUB_SOURCES:
+        return _fetch_from_hub(card, offline=offline or config.offline())
     return _Fetcher(
         card,
         offline=offline or config.offline(),
@@ -473,6 +492,29 @@ def try_fetch(
         mirrors=[Path(m) for m in mirrors],
         policy=policy or DEFAULT_POLICY,
     ).run()
+
+
+# Sources whose weights live on the Hugging Face Hub and are fetched with huggingface_hub into its cache.
+HUB_SOURCES = ("timm", "hf-hub")
+
+
+def _fetch_from_hub(card: ModelCard, *, offline: bool) -> FetchOutcome:
+    from securitynet.zoo.hub_weights import fetch_hub_weights, hub_file_of
+
+    outcome = FetchOutcome(card.id)
+    source = hub_file_of(card).url if hub_file_of(card) else "card"
+    try:
+        fetched = fetch_hub_weights(card, offline=offline)
+    except WeightsError as exc:
+        kind = "checksum" if isinstance(exc, ChecksumError) else "missing"
+        outcome.attempts.append(Attempt(source, kind, str(exc)))
+        outcome.error = exc
+        return outcome
+    outcome.path, outcome.sha256, outcome.origin = fetched.path, fetched.sha256, fetched.origin
+    outcome.verified_with = ["sha256"]
+    outcome.pinned_card = fetched.pinned_card
+    outcome.attempts.append(Attempt(fetched.file.url, "ok", str(fetched.path)))
+    return outcome
 
 
 def fetch_weights(

@@ -16,6 +16,8 @@ BUILTIN_SOURCES: tuple[str, ...] = (
     "securitynet.catalog.sources.medmnist",
     "securitynet.catalog.sources.adversary_loss_landscape",
     "securitynet.catalog.sources.robust_imagenet",
+    "securitynet.catalog.sources.timm_hub",
+    "securitynet.catalog.sources.torchvision_weights",
 )
 
 

@@ -4,6 +4,7 @@ An architecture id on a card is one of:
 - a registered name (``lenet5_advertorch``), registered with ``@register_architecture``;
 - ``pytorchcv:<model name>`` built by pytorchcv without weights;
 - ``torchvision:<model name>`` built by torchvision without weights;
+- ``timm:<model name or pretrained tag>`` built by timm without weights (``zoo.timm_models``);
 - an importable ``package.module:callable``.
 """
 
@@ -68,6 +69,10 @@ def build_architecture(arch: str, num_classes: int | None = None, **kwargs: Any)
             return torchvision.models.get_model(name, weights=None, **kwargs)
         except ValueError as exc:
             raise CardError(f"torchvision has no model {name!r}: {exc}") from None
+    if arch.startswith("timm:"):
+        from securitynet.zoo.timm_models import build_timm_model
+
+        return build_timm_model(arch.split(":", 1)[1], num_classes, **kwargs)
     if ":" in arch:
         module_name, _, attr = arch.partition(":")
         try:
