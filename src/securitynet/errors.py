@@ -70,3 +70,8 @@ class StoreError(SecurityNetError):
 
 class WhiteBoxUnavailableError(SecurityNetError):
     """A target answers queries, but no differentiable module of it exists (an ONNX graph onnx2torch cannot convert)."""
+
+
+class CardCheckError(CardError):
+    """A card does not describe its real model: it does not build, its weights do not fit, or its outputs are not
+    what it declares (checked on a probe batch before the card is stored)."""

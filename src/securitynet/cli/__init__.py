@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.runs",
     "securitynet.cli.cache",
     "securitynet.cli.results",
+    "securitynet.cli.catalog_add",
 )
 
 
