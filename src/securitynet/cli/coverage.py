@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from securitynet.cli.common import clean_errors, err_console, get_store
 from securitynet.cli.output import Column, emit
-from securitynet.errors import SecurityNetError
 
 
 class CoverageFormat(StrEnum):
@@ -26,18 +25,34 @@ class CoverageDevice(StrEnum):
     meta = "meta"
 
 
+NO_PUBLISHED = ("the database holds no published cards: run `securitynet catalog import-securitynet PATH` "
+                "first, or pass --table PATH, for the coverage of the published SecurityNet table")
+
+
 def _published_cards(table: Path | None) -> list:
     if table is not None:
         from securitynet.catalog.sources.published import iter_cards
 
         return list(iter_cards(table))
-    cards = get_store().query_cards(source="published")
-    if not cards:
-        raise SecurityNetError(
-            "the database holds no published cards: run `securitynet catalog import-securitynet PATH` first, "
-            "or pass --table PATH"
-        )
-    return cards
+    return get_store().query_cards(source="published")
+
+
+def _sources() -> list:
+    """Per card source: built-in cards, cards only in the database, and what the library lists."""
+    from securitynet.catalog.builtin import load_builtin_catalog
+    from securitynet.catalog.source_coverage import source_rows, stored_extra_by_source
+
+    builtin = load_builtin_catalog().cards
+    return source_rows(builtin, stored_extra_by_source(get_store(), {card.id for card in builtin}))
+
+
+SOURCE_COLUMNS = [Column("source", kind="id"), Column("builtin", "built in", kind="int"),
+                  Column("stored", "added", kind="int"), Column("listed", "library lists", kind="int"),
+                  Column("note", kind="text")]
+
+
+def _print_sources(rows: list) -> None:
+    emit([row.to_dict() for row in rows], SOURCE_COLUMNS, "table", title="Card sources")
 
 
 def coverage(
@@ -58,8 +73,19 @@ def coverage(
     verified weights and a matching checkpoint layout; and where each source's weights come from."""
     from securitynet.zoo.coverage import published_coverage
 
+    sources = _sources()
     cards = _published_cards(table)
     quiet = fmt is not CoverageFormat.table
+    if not quiet:
+        _print_sources(sources)
+    if not cards:
+        if fmt is CoverageFormat.json:
+            typer.echo(json.dumps({"sources": [row.to_dict() for row in sources]}, indent=2))
+        elif quiet:
+            emit([row.to_dict() for row in sources], SOURCE_COLUMNS, fmt.value)
+        else:
+            err_console.print(f"[yellow]note:[/] {NO_PUBLISHED}")
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=quiet) as bar:
         tasks: dict[str, int] = {}
@@ -73,7 +99,7 @@ def coverage(
         report = published_coverage(cards, device=device.value, check_weights=weights, fetch=fetch, mirrors=mirror,
                                     layout=layout, progress=progress)
     if fmt is CoverageFormat.json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps({"sources": [row.to_dict() for row in sources], **report.to_dict()}, indent=2))
         return
     weights_note = "" if report.weights_checked else " (weights not checked)"
     emit(_summary_rows(report), SUMMARY_COLUMNS, fmt.value,
