@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,9 +221,11 @@ def _read_checked(info: DatasetInfo, split: str, located: Located) -> ArraySplit
         data = info.loader.read(info, split, located)
     except DatasetError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, OverflowError, zlib.error) as exc:
+        # A reader that met a file it did not foresee: still one line (library messages span several).
+        detail = " ".join(str(exc).split())[:300]
         raise DatasetError(
-            f"dataset {info.name!r} split {split!r}: cannot read {located.describe()}: {type(exc).__name__}: {exc}"
+            f"dataset {info.name!r} split {split!r}: cannot read {located.describe()}: {type(exc).__name__}: {detail}"
         ) from exc
     expected = (info.split_sizes or {}).get(split)
     if expected is not None and len(data) != expected:

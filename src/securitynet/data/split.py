@@ -10,6 +10,15 @@ import numpy as np
 from securitynet.errors import DatasetError
 
 
+def class_numbers(values: object, what: str) -> np.ndarray:
+    """Labels read from a file as int64; anything but whole numbers (floats, text, objects) is refused,
+    never cast: a cast would silently turn 1.5 into 1 and NaN into a huge negative number."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise DatasetError(f"{what} must hold whole class numbers, got {array.dtype} values")
+    return array.astype(np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class ArraySplit:
     """Images and labels of (part of) one split of one dataset.

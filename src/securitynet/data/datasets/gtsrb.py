@@ -23,7 +23,7 @@ from securitynet.data.formats.image_files import decoded_images, list_images
 from securitynet.data.formats.npz import read_npz_array
 from securitynet.data.locate import FileSetLoader, Located
 from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit
+from securitynet.data.split import ArraySplit, class_numbers
 from securitynet.errors import DatasetError
 
 _TRACKS_PER_LABEL = 1000
@@ -41,13 +41,13 @@ def sign_groups(labels: np.ndarray, tracks: np.ndarray) -> np.ndarray:
 def _read_npz(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
     (path,) = located.files
     x = read_npz_array(path, "x")
-    y = read_npz_array(path, "y").astype(np.int64)
+    y = class_numbers(read_npz_array(path, "y"), f"{path}: array 'y'")
     if x.dtype != np.uint8 or x.shape[1:] != (SIZE, SIZE, 3) or len(x) != len(y):
         raise DatasetError(f"{path}: expected x uint8 (N, 32, 32, 3) and N labels, got {x.dtype} {x.shape}, {y.shape}")
     groups = None
     if split == "train":
         try:
-            track = read_npz_array(path, "track")
+            track = class_numbers(read_npz_array(path, "track"), f"{path}: array 'track'")
         except DatasetError as exc:
             raise DatasetError(f"{path}: the training file must carry 'track' ids (frames of one sign)") from exc
         if track.shape != y.shape:
@@ -69,10 +69,9 @@ def _read_torchvision(info: DatasetInfo, split: str, located: Located) -> ArrayS
     else:
         images_dir, table = located.files
         files, labels = [], []
-        with open(table, newline="") as fh:
-            for row in csv.DictReader(fh, delimiter=";", skipinitialspace=True):
-                files.append(images_dir / row["Filename"])
-                labels.append(int(row["ClassId"]))
+        for filename, class_id in _test_table(table):
+            files.append(images_dir / filename)
+            labels.append(class_id)
         groups = None
     missing = [str(f) for f in files if not Path(f).is_file()]
     if missing:
@@ -82,6 +81,25 @@ def _read_torchvision(info: DatasetInfo, split: str, located: Located) -> ArrayS
         images, np.asarray(labels, dtype=np.int64), info.name, split, np.arange(len(files), dtype=np.int64), groups,
         f"{located.describe()} (PPM files resized to 32x32, bilinear)",
     )
+
+
+def _test_table(table: Path) -> list[tuple[str, int]]:
+    """(file name, class) of each row of GT-final_test.csv; a missing column or a bad class number is
+    named with its line."""
+    rows = []
+    with open(table, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter=";", skipinitialspace=True)
+        missing = {"Filename", "ClassId"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{table}: lacks the column(s) {sorted(missing)} (header: {reader.fieldnames})")
+        for row in reader:
+            filename, class_id = row["Filename"], row["ClassId"]
+            if not filename or Path(filename).name != filename or class_id is None \
+                    or not (class_id.strip().isascii() and class_id.strip().isdigit()):
+                raise DatasetError(f"{table}, line {reader.line_num}: needs a file name (in the images folder) and "
+                                   f"a class number, got {filename!r} and {class_id!r}")
+            rows.append((filename, int(class_id)))
+    return rows
 
 
 class _GtsrbLoader(FileSetLoader):

@@ -22,7 +22,7 @@ import numpy as np
 from securitynet.data.formats.npz import read_npz_array
 from securitynet.data.locate import FileSetLoader, Located
 from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit
+from securitynet.data.split import ArraySplit, class_numbers
 from securitynet.errors import DatasetError
 
 
@@ -72,7 +72,7 @@ def read_medmnist_npz(info: DatasetInfo, split: str, located: Located) -> ArrayS
         raise DatasetError(
             f"{path}: {split}_images should be uint8 {('N', *info.image_shape)}, got {images.dtype} {images.shape}"
         )
-    labels = np.asarray(labels).astype(np.int64)
+    labels = class_numbers(labels, f"{path}: {split}_labels")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     elif not (info.task.startswith("multi-label") and labels.ndim == 2 and labels.shape[1] == info.num_classes):

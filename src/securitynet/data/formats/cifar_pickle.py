@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from securitynet.data.split import class_numbers
 from securitynet.errors import DatasetError
 
 # The only globals a CIFAR batch needs: numpy's array reconstruction (module path before and after numpy 2).
@@ -53,8 +54,11 @@ def read_batch(path: str | Path) -> dict[str, Any]:
             obj = _ArraysOnlyUnpickler(fh, path).load()
     except DatasetError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise DatasetError(f"{path}: not a readable CIFAR batch ({type(exc).__name__}: {exc})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - only allowed globals ran; any failure means a damaged file
+        detail = " ".join(str(exc).split())[:200]
+        raise DatasetError(f"{path}: not a readable CIFAR batch ({type(exc).__name__}: {detail})") from exc
     if not isinstance(obj, dict):
         raise DatasetError(f"{path}: a CIFAR batch is a dict, found {type(obj).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -70,13 +74,22 @@ def read_batches(paths: list[Path], label_key: str) -> tuple[np.ndarray, np.ndar
         data = np.asarray(batch["data"])
         if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise DatasetError(f"{path}: 'data' must be uint8 (N, 3072), got {data.dtype} {data.shape}")
-        y = np.asarray(batch[label_key], dtype=np.int64)
+        if len(data) == 0:
+            raise DatasetError(f"{path}: the batch holds no images")
+        y = _labels(batch[label_key], path, label_key)
         if y.shape != (len(data),):
-            raise DatasetError(f"{path}: {len(y)} labels for {len(data)} images")
+            raise DatasetError(f"{path}: {label_key!r} holds {y.shape} labels for {len(data)} images")
         # Rows are stored channel-first (1024 red, 1024 green, 1024 blue values); the natural layout is HWC.
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(y)
     return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+def _labels(value: Any, path: Path, label_key: str) -> np.ndarray:
+    """A batch's labels as int64: a list (or array) of whole numbers, nothing else."""
+    if not isinstance(value, list | tuple | np.ndarray):
+        raise DatasetError(f"{path}: {label_key!r} must be a list of class numbers, got {type(value).__name__}")
+    return class_numbers(value, f"{path}: {label_key!r}")
 
 
 def write_batch(path: str | Path, images_hwc: np.ndarray, labels: list[int] | np.ndarray, label_key: str) -> None:

@@ -10,9 +10,11 @@ training images: seconds -> milliseconds).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,16 @@ def npz_keys(path: str | Path) -> list[str]:
 
 
 def _member_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(fh)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(fh)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(fh)
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(fh)
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header text as a Python literal: ValueError,
+        # SyntaxError, tokenize.TokenError... all mean a damaged header; nothing in it is executed
+        raise DatasetError(f"not an .npy array header ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") \
+            from exc
     raise DatasetError(f"unsupported .npy format version {version}")
 
 
@@ -51,10 +58,18 @@ def read_npz_array(path: str | Path, key: str, large_bytes: int | None = None) -
             if name not in zf.namelist():
                 raise DatasetError(f"{path}: has no array {key!r} (arrays: {npz_keys(path)})")
             with zf.open(name) as fh:
-                shape, fortran, dtype = _member_header(fh)
+                try:
+                    shape, fortran, dtype = _member_header(fh)
+                except DatasetError as exc:
+                    raise DatasetError(f"{path}: array {key!r}: {exc}") from None
                 if dtype.hasobject:
                     raise DatasetError(f"{path}: array {key!r} holds Python objects (pickles); refused")
-                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                # Python integers: a hostile header's shape must not overflow into a small (or negative) size,
+                # and must not make us allocate what the member does not hold.
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > zf.getinfo(name).file_size:
+                    raise DatasetError(f"{path}: array {key!r} is truncated: its header promises shape {shape} "
+                                       f"({nbytes} bytes), the member holds {zf.getinfo(name).file_size}")
                 if nbytes < large_bytes:
                     data = fh.read(nbytes)
                     if len(data) != nbytes:
@@ -62,8 +77,11 @@ def read_npz_array(path: str | Path, key: str, large_bytes: int | None = None) -
                     array = np.frombuffer(data, dtype=dtype)
                     return array.reshape(shape, order="F" if fortran else "C")
                 return _cached_memmap(path, key, fh, shape, fortran, dtype, nbytes)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetError(f"{path}: not a readable npz file ({type(exc).__name__}: {exc})") from exc
+    except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        # numpy's header parser says ValueError; zipfile: zlib.error (corrupt data), NotImplementedError
+        # (unknown compression), RuntimeError (encrypted member).
+        detail = " ".join(str(exc).split())[:300]
+        raise DatasetError(f"{path}: not a readable npz file ({type(exc).__name__}: {detail})") from exc
 
 
 def _cached_memmap(path: Path, key: str, fh, shape, fortran: bool, dtype: np.dtype, nbytes: int) -> np.ndarray:
