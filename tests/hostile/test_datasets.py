@@ -12,12 +12,14 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import given
+import pytest
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from securitynet.data.formats.cifar_pickle import read_batches
 from securitynet.data.formats.idx import write_idx
 from securitynet.data.registry import clear_cache, get_dataset, load_split
-from securitynet.data.split import ArraySplit
+from securitynet.data.split import ArraySplit, class_numbers
 from securitynet.errors import DatasetError
 
 from .conftest import Sandbox, outcome, sandbox
@@ -62,6 +64,9 @@ def test_damaged_cifar_batch(data: bytes) -> None:
     st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none()), min_size=0, max_size=6),
     st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2)),
     rows=st.integers(0, 5), dtype=st.sampled_from(["uint8", "float64", "int16", "<U2"]))
+@example(labels={}, rows=1, dtype="uint8")  # found by this test: TypeError from int() of a dict
+@example(labels=0, rows=1, dtype="uint8")  # TypeError: len() of unsized object
+@example(labels=[], rows=0, dtype="uint8")
 def test_cifar_batch_with_wrong_contents(labels: object, rows: int, dtype: str) -> None:
     with sandbox() as box:
         images = np.zeros((rows, 32, 32, 3), dtype=dtype)
@@ -156,6 +161,8 @@ def test_hostile_mnist_csv(text: str, raw: bytes, use_raw: bool, gz: bool) -> No
 
 
 @given(text=st.text(max_size=400), header=st.sampled_from(["Filename;ClassId", "Filename;Width", "ClassId", ""]))
+@example(text="0", header="Filename;ClassId")  # found by this test: a row without ClassId, TypeError
+@example(text="../../../etc/hostname;1", header="Filename;ClassId")  # a name outside the images folder
 def test_hostile_gtsrb_test_table(text: str, header: str) -> None:
     with sandbox() as box:
         (box.root / "gtsrb/GTSRB/Final_Test/Images").mkdir(parents=True)
@@ -180,3 +187,14 @@ def test_damaged_idx_pair(images: bytes, labels: bytes, gz: bool) -> None:
         _write(box, f"mnist/t10k-images-idx3-ubyte{suffix}", gzip.compress(images) if gz else images)
         _write(box, f"mnist/t10k-labels-idx1-ubyte{suffix}", gzip.compress(labels) if gz else labels)
         assert isinstance(_load(box, "mnist", "test"), DatasetError)
+
+
+def test_labels_that_are_not_whole_numbers_are_refused_not_cast(tmp_path: Path) -> None:
+    """Found by the suite (a RuntimeWarning on casting NaN): float labels were cast, 1.5 becoming 1."""
+    path = tmp_path / "batch"
+    path.write_bytes(_cifar_batch(np.zeros((2, 32, 32, 3), np.uint8), [1.5, 2.0]))
+    with pytest.raises(DatasetError, match="must hold whole class numbers, got float64"):
+        read_batches([path], "labels")
+    with pytest.raises(DatasetError, match="'y' must hold whole class numbers"):
+        class_numbers(np.array([1.5, np.nan]), "gtsrb.npz: array 'y'")
+    assert class_numbers(np.array([3], np.uint8), "y").dtype == np.int64

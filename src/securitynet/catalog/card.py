@@ -180,7 +180,8 @@ class ModelCard(_Strict):
             who = data.get("id") if isinstance(data, dict) else None
             where = f" in {origin}" if origin else ""
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<card>'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(_field_name(p) for p in err['loc']) or '<card>'}: {' '.join(err['msg'].split())}"
+                for err in exc.errors()
             )
             raise CardError(f"model card {who or '<without id>'}{where} is malformed: {problems}") from None
 
@@ -190,8 +191,10 @@ class ModelCard(_Strict):
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise CardError(f"card file {path} cannot be read: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise CardError(f"card file {path} is not valid YAML: {yaml_problem(exc)}") from None
         items = data if isinstance(data, list) else [data]
         if not items or not all(isinstance(item, dict) for item in items):
             raise CardError(f"card file {path} must hold a mapping or a list of mappings")
@@ -217,3 +220,17 @@ class ModelCard(_Strict):
         if self.weights.source_hash:
             return f"{self.weights.source_hash_algo or 'hash'}:{self.weights.source_hash}"
         return None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its message shows the offending line and a caret on lines of their own)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
+
+
+def _field_name(part: object) -> str:
+    """A field name as written in an error: quoted when it is empty or holds spaces, newlines or the like."""
+    text = str(part)
+    return text if text and text.isprintable() and " " not in text else repr(text)

@@ -245,9 +245,9 @@ def extract_state_dict(obj: object, spec: WeightsSpec, path: Path) -> dict[str, 
             state = state[preferred[0]]
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path} does not hold a state dict (found {type(state).__name__})")
-    bad = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    bad = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor) or not isinstance(k, str)]
     if bad or not state:
-        what = f"non-tensor entries {bad[:8]}" if bad else "no entries"
+        what = f"non-tensor entries (or names that are not text) {bad[:8]}" if bad else "no entries"
         raise WeightsError(f"{path} does not hold a state dict of tensors: {what}")
     if spec.key_prefix:
         prefix = spec.key_prefix

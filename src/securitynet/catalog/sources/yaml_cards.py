@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from securitynet.catalog.card import ModelCard
+from securitynet.catalog.card import ModelCard, yaml_problem
 from securitynet.errors import CardError
 
 DEFAULT_SOURCE = "file"
@@ -65,8 +65,10 @@ def load_card_file(path: str | Path) -> list[ModelCard]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CardError(f"card file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CardError(f"card file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
-        raise CardError(f"card file {path} is not valid YAML: {exc}") from None
+        raise CardError(f"card file {path} is not valid YAML: {yaml_problem(exc)}") from None
     if data is None:
         raise CardError(f"card file {path} is empty")
     items = data if isinstance(data, list) else [data]
@@ -78,7 +80,12 @@ def load_card_file(path: str | Path) -> list[ModelCard]:
                 f"card file {path}: entry {position} must be a mapping of card fields, got {type(item).__name__}"
             )
         who = f"model card {item.get('id') or f'#{position} (without id)'} in {path}"
-        raw = _prepare(item, path)
+        try:
+            raw = _prepare(item, path)
+        except ValueError as exc:  # urllib on a malformed URL, pathlib on a NUL byte
+            detail = " ".join(str(exc).split())
+            raise CardError(f"{who}: field weights.urls holds a location that is neither a URL nor a path: "
+                            f"{detail}") from None
         card = ModelCard.from_dict(raw, origin=str(path))
         _check_file_card(card, who)
         if card.id in seen:
