@@ -103,7 +103,7 @@ def remove_entries(entries: Sequence[CacheEntry], root: Path | None = None) -> C
         for path in entry.files:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            _remove_empty_parents(path.parent, root)
+            remove_empty_dirs(path.parent, root)
         outcome.removed.append(entry)
     return outcome
 
@@ -114,8 +114,9 @@ def remove_stale_locks(root: Path | None = None) -> int:
     return len(remove_entries(stale, root).removed)
 
 
-def _remove_empty_parents(folder: Path, root: Path) -> None:
-    while folder != root and root in folder.parents:
+def remove_empty_dirs(folder: Path, stop: Path) -> None:
+    """Remove `folder` and its parents while they are empty, up to (not including) `stop`."""
+    while folder != stop and stop in folder.parents:
         try:
             folder.rmdir()
         except OSError:

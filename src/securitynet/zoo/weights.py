@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock
 
 from securitynet import config
+from securitynet.cache_contents import remove_empty_dirs
 from securitynet.catalog.card import ModelCard, WeightsSpec
 from securitynet.errors import ChecksumError, UnsafeWeightsError, WeightsError
 from securitynet.zoo.archives import extract_member, file_members, normalise_name, strip_archive_suffix
@@ -201,15 +202,6 @@ def _lock(path: Path) -> Iterator[None]:
             lock_path.unlink(missing_ok=True)
 
 
-def _remove_empty_dirs(path: Path, stop: Path) -> None:
-    while path != stop and stop in path.parents:
-        try:
-            path.rmdir()
-        except OSError:
-            return
-        path = path.parent
-
-
 # --- fetching -------------------------------------------------------------------------------------
 
 
@@ -330,7 +322,7 @@ class _Fetcher:
             error_class = ChecksumError
         self.outcome.error = error_class(message)
         if hasattr(self, "card_dir"):
-            _remove_empty_dirs(self.card_dir, config.cache_dir())
+            remove_empty_dirs(self.card_dir, config.cache_dir())
         return self.outcome
 
     def _verify(self, path: Path, source: str, scope: HashScope) -> str | None:
@@ -421,14 +413,14 @@ class _Fetcher:
             except DownloadFailed as exc:
                 if exc.kind == "http":
                     discard_partial(part)  # the server said no: nothing worth resuming
-                _remove_empty_dirs(part.parent, config.cache_dir())
+                remove_empty_dirs(part.parent, config.cache_dir())
                 self._note(url, exc.kind, exc.reason)
                 return False
             scope = "archive" if self.is_archive else "file"
             sha = self._verify(part, url, scope)
             if sha is None:
                 discard_partial(part)
-                _remove_empty_dirs(part.parent, config.cache_dir())
+                remove_empty_dirs(part.parent, config.cache_dir())
                 return False
             os.replace(part, target)
             discard_partial(part)
@@ -471,7 +463,7 @@ class _Fetcher:
     def _drop_archive(archive: Path, keep: bool) -> None:
         if not keep:
             archive.unlink(missing_ok=True)
-            _remove_empty_dirs(archive.parent, config.cache_dir())
+            remove_empty_dirs(archive.parent, config.cache_dir())
 
 
 def try_fetch(
