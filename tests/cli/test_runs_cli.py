@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from securitynet.cli import app
-from securitynet.store import JobRecord, Store
+from securitynet.store import JobRecord, Store, opening
 
 from .conftest import readability_problems
 
@@ -71,3 +73,26 @@ def test_runs_table_fits_80_columns_and_csv_has_every_field(tmp_path: Path, cons
 def test_an_empty_store_lists_no_runs(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--db", f"sqlite:///{tmp_path / 'empty.sqlite'}", "runs", "list"])
     assert result.exit_code == 0 and "no run recorded yet" in result.stdout
+
+
+def test_runs_list_on_a_read_only_database_shows_the_killed_run_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _store_with_runs(tmp_path)
+    path = tmp_path / "runs.sqlite"
+    before = path.read_bytes()
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)
+    if os.geteuid() == 0:  # root writes anywhere: make the permission check see what a user would
+        real_access = os.access
+        monkeypatch.setattr(opening.os, "access", lambda p, mode: False if mode & os.W_OK else real_access(p, mode))
+    try:
+        result = CliRunner().invoke(app, ["--db", url, "runs", "list", "--format", "json"])
+    finally:
+        tmp_path.chmod(0o755)
+        path.chmod(0o644)
+    assert result.exit_code == 0, result.output
+    status = {row["id"]: row["status"] for row in json.loads(result.stdout)}
+    assert status["run-killed-by-sigkill-with-a-long-name"] == "interrupted"
+    assert "not saved: the database is read-only" in " ".join(result.stderr.split())
+    assert path.read_bytes() == before

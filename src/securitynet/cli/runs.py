@@ -36,11 +36,16 @@ def list_runs(
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Runs, newest first, with their state (running, finished, failed, interrupted) and job counts."""
-    from securitynet.engine.processes import mark_interrupted_runs
+    from securitynet.engine.processes import driver_gone, mark_interrupted_runs
 
-    store = get_store()
-    closed = mark_interrupted_runs(store)
+    store = get_store(read_only=True)
+    closed = [] if store.read_only else mark_interrupted_runs(store)
     rows = store.runs_overview(limit)
+    if store.read_only:  # shown as they are, not saved: the database cannot be written
+        for row in rows:
+            if row["status"] == "running" and driver_gone(row["host"], row["pid"]):
+                row["status"] = "interrupted"
+                closed.append(row["id"])
     if fmt == OutputFormat.table:  # minutes are enough on screen; JSON and CSV keep the full time
         for row in rows:
             row["started_at"] = f"{row['started_at']:%Y-%m-%d %H:%M}"
@@ -48,7 +53,8 @@ def list_runs(
     if not rows and fmt == OutputFormat.table:
         console.print("no run recorded yet")
     if closed:
-        err_console.print(f"marked interrupted (their process is gone): {', '.join(closed)}")
+        saved = " (not saved: the database is read-only)" if store.read_only else ""
+        err_console.print(f"marked interrupted (their process is gone){saved}: {', '.join(closed)}")
 
 
 def register(app: typer.Typer) -> None:

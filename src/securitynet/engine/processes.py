@@ -22,6 +22,11 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def driver_gone(host: str | None, pid: int | None) -> bool:
+    """Whether a run's driver ran on this machine and its process no longer exists."""
+    return host == platform.node() and pid is not None and not process_alive(int(pid))
+
+
 def mark_interrupted_runs(store: Any) -> list[str]:
     """Mark "interrupted" the runs of this host still "running" whose driver process is gone; their ids."""
     return store.close_abandoned_runs(platform.node(), process_alive)
