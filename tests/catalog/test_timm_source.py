@@ -89,7 +89,7 @@ def test_thirty_tags_drawn_at_random_build_and_output_their_width() -> None:
 
 
 @pytest.mark.slow
-def test_catalog_coverage_prints_the_timm_classifier_count(tmp_path: Path) -> None:
+def test_catalog_coverage_prints_the_timm_classifier_count_and_list_filters_by_source(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "db.sqlite"), "catalog", "coverage", "--format",
                                       "json"])
     assert result.exit_code == 0, result.output
@@ -98,3 +98,7 @@ def test_catalog_coverage_prints_the_timm_classifier_count(tmp_path: Path) -> No
     assert rows["timm"]["builtin"] == rows["timm"]["listed"] == counts.classifiers
     assert f"{counts.classifiers} image-classifier tags of {counts.pretrained} pretrained" in rows["timm"]["note"]
     assert rows["torchvision"]["builtin"] == rows["torchvision"]["listed"]
+    listed = CliRunner().invoke(app, ["--db", str(tmp_path / "db.sqlite"), "catalog", "list", "--source", "timm",
+                                      "--format", "csv"])
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.output.strip().splitlines()) - 1 == counts.classifiers  # one row per card, after the header

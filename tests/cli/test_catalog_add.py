@@ -140,3 +140,20 @@ def test_a_source_that_is_none_of_the_kinds_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "is not a card source" in result.output
     unknown = _invoke(tmp_path / "db.sqlite", "catalog", "add", "timm:no_such_model.x")
     assert unknown.exit_code == 1 and "no pretrained tag 'no_such_model.x'" in unknown.output
+
+
+def test_an_onnx_file_is_added_through_the_onnx_source_and_listed_by_source(tmp_path: Path) -> None:
+    from securitynet.zoo.archs import build_architecture
+
+    torch.manual_seed(0)
+    path = tmp_path / "mlp.onnx"
+    torch.onnx.export(build_architecture("mlp", 10, input_size=8).eval(), torch.zeros(1, 1, 8, 8), str(path),
+                      dynamo=False)
+    db = tmp_path / "fresh.sqlite"
+    added = _invoke(db, "catalog", "add", str(path), "--dataset", "digits", "--input", "1x8x8")
+    assert added.exit_code == 0, added.output
+    listed = _invoke(db, "catalog", "list", "--source", "onnx", "--no-builtin", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    assert [card["id"] for card in json.loads(listed.output)] == ["onnx/mlp"]
+    bad_input = _invoke(db, "catalog", "add", str(path), "--input", "8x8")
+    assert bad_input.exit_code == 1 and "--input '8x8' must be CxHxW" in bad_input.output

@@ -90,7 +90,8 @@ def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray,
     if card.num_classes is None:
         raise _refuse(card, "num_classes", "the card does not say how many classes the model outputs")
     try:
-        build_module(card)
+        if card.weights.format != "onnx":  # an ONNX file is its own architecture, built when it is loaded
+            build_module(card)
     except SecurityNetError as exc:
         raise _refuse(card, "architecture", _first_line(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any constructor error means the card's architecture is wrong
