@@ -159,3 +159,23 @@ def test_an_unreadable_file_says_permissions(tmp_path: Path, monkeypatch: pytest
     finally:
         path.chmod(0o644)
     assert f"cannot open database sqlite:///{path}: the file is not readable (permissions)" in line
+
+
+def test_a_database_error_during_a_command_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import sqlalchemy as sa
+    import typer
+
+    from securitynet.cli.common import clean_errors, state
+
+    def locked() -> None:
+        raise sa.exc.OperationalError("INSERT INTO jobs ...", {}, sqlite3.OperationalError("database is locked"))
+
+    state.db_url, state.debug = str(tmp_path / "busy.sqlite"), False
+    try:
+        with pytest.raises(typer.Exit):
+            clean_errors(locked)()
+    finally:
+        state.db_url = None
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: database sqlite:///{tmp_path / 'busy.sqlite'} is locked by another process "
+                   "(database is locked); retry when it is done")
