@@ -21,15 +21,8 @@ from securitynet import config
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import StoreError, UnknownModelError
 from securitynet.store import schema
-from securitynet.store.migrations import check_database, migrate
-from securitynet.store.opening import (
-    check_sqlite_file,
-    read_only_sqlite_engine,
-    shown_url,
-    sqlite_path,
-    store_error,
-    writable,
-)
+from securitynet.store.migrations import migrate
+from securitynet.store.opening import open_engine, store_error
 
 
 def _now() -> datetime:
@@ -139,50 +132,17 @@ class Store:
             self.url = config.database_url(url)
         except OSError as exc:  # the SQLite file's folder could not be created
             raise StoreError(f"cannot create the folder of database {url or '(default)'}: {exc}") from None
-        self.engine = self._engine_or_error(echo, read_only)
+        try:
+            self.engine, self.read_only = open_engine(self.url, echo=echo, read_only=read_only)
+        except sa.exc.SQLAlchemyError as exc:
+            raise store_error(exc, self.url) from exc
         try:
             migrate(self.engine, self.url, read_only=self.read_only)
-        except StoreError:
+        except (StoreError, sa.exc.SQLAlchemyError) as exc:
             self.engine.dispose()  # no connection stays open to a database we refuse
-            raise
-        except sa.exc.SQLAlchemyError as exc:
-            self.engine.dispose()
+            if isinstance(exc, StoreError):
+                raise
             raise store_error(exc, self.url) from exc
-
-    def _engine_or_error(self, echo: bool, read_only: bool) -> sa.Engine:
-        try:
-            return self._engine(echo, read_only)
-        except sa.exc.SQLAlchemyError as exc:
-            raise store_error(exc, self.url) from exc
-
-    def _engine(self, echo: bool, read_only: bool) -> sa.Engine:
-        path = sqlite_path(self.url)
-        self.read_only = False
-        if not self.url.startswith("sqlite"):
-            return sa.create_engine(self.url, echo=echo, future=True)
-        if path is not None:
-            check_sqlite_file(self.url, path)
-            if path.exists():
-                # Identify the file before the usual connection switches it to WAL (a write, even to a
-                # database that is not ours).
-                probe = read_only_sqlite_engine(path)
-                try:
-                    with probe.connect() as conn:
-                        check_database(conn, shown_url(self.url))
-                finally:
-                    probe.dispose()
-                if not writable(path):
-                    if not read_only:
-                        raise StoreError(
-                            f"database {shown_url(self.url)} is read-only (the file or its folder cannot be written; "
-                            "permissions); commands that store anything need write access: fix them or use another --db"
-                        )
-                    self.read_only = True
-                    return read_only_sqlite_engine(path)
-        # A cluster driver and a CLI may open the same file; wait instead of failing at once.
-        engine = sa.create_engine(self.url, echo=echo, future=True, connect_args={"timeout": 60})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -501,13 +461,6 @@ def _write_jobs(conn: sa.Connection, jobs: Iterable[JobRecord]) -> list[int]:
     if artifact_rows:
         conn.execute(sa.insert(schema.artifacts), artifact_rows)
     return [ids[key] for key in keys]
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

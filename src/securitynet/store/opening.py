@@ -19,17 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from securitynet.errors import StoreError
+from securitynet.store.identity import WHERE_TO_POINT, check_database, shown_url
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-WHERE_TO_POINT = "point --db (or SECURITYNET_DB) at a securitynet database or a new file"
 
-
-def shown_url(url: str) -> str:
-    """The URL as it may be printed: any password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL has no password we could hide; show it as given
-        return url
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -81,6 +74,46 @@ def read_only_sqlite_engine(path: Path) -> sa.Engine:
         return connection
 
     return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
+
+
+def open_engine(url: str, *, echo: bool = False, read_only: bool = False) -> tuple[sa.Engine, bool]:
+    """An engine on ``url`` and whether it is read-only, after the checks that need no write.
+
+    ``read_only``: the caller only reads, so a SQLite file that cannot be written is opened read-only
+    instead of refused.
+    """
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, echo=echo, future=True), False
+    path = sqlite_path(url)
+    if path is not None:
+        check_sqlite_file(url, path)
+        if path.exists():
+            # Identify the file before the usual connection switches it to WAL: a write, even to a
+            # database that is not ours.
+            probe = read_only_sqlite_engine(path)
+            try:
+                with probe.connect() as conn:
+                    check_database(conn, shown_url(url))
+            finally:
+                probe.dispose()
+            if not writable(path):
+                if not read_only:
+                    raise StoreError(
+                        f"database {shown_url(url)} is read-only (the file or its folder cannot be written; "
+                        "permissions); commands that store anything need write access: fix them or use another --db"
+                    )
+                return read_only_sqlite_engine(path), True
+    # A cluster driver and a CLI may open the same file; wait instead of failing at once.
+    engine = sa.create_engine(url, echo=echo, future=True, connect_args={"timeout": 60})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine, False
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
 
 
 def store_error(exc: BaseException, url: str) -> StoreError:
