@@ -19,15 +19,18 @@ API:
   names: wrapped at ``/`` or ``.``, a part too long for the column shortened in the middle, never cut
   mid-word), ``text`` (wrapped at spaces), ``number`` (float, ``digits`` significant), ``int``,
   ``bool`` (yes/no). ``show=False`` keeps a column out of the table (JSON and CSV still carry it).
-- ``emit(rows, columns, fmt, *, title=None)``: print rows in the chosen format to standard output.
+- ``emit(rows, columns, fmt, *, title=None)``: print rows in the chosen format to standard output (a table
+  through ``securitynet.cli.common.console``, at its width, the title on its own line above it).
 - ``emit_line(row)``: one JSON object on one line, flushed (JSON lines).
 - ``render_table(rows, columns, *, title=None, width=80) -> rich Table``: the table alone, fitted to
   ``width`` (what tests render at 80 and 120 columns).
 - ``jsonable(value)``: a value as JSON data (NaN and missing -> None, numpy scalars -> Python).
 
-Tables: no column is narrower than its heading; an id column gets at most about a third of the width
-(more when the other columns leave room); the other text columns wrap at spaces. JSON and CSV carry
-full ids and every value machine-typed; a missing value is ``null`` in JSON and empty in CSV.
+Tables (``fit_widths``): no column is narrower than its heading; numbers keep their width; when the row does
+not fit, text columns wrap at spaces first, then id columns wrap after ``/`` (and after a ``.`` between
+names, as in ``mia.loss``), a part longer than the column shortened in the middle (``badnet…mnist``). A
+missing value shows as ``–``. JSON and CSV carry full ids and every value machine-typed (numbers as
+numbers, lists and dicts as JSON); a missing value is ``null`` in JSON and empty in CSV.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Column:
 
 def jsonable(value: Any) -> Any:
     """A value as JSON data: NaN and pandas' missing markers -> None, numpy scalars -> int/float/bool."""
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' NA and NaT (a datetime)
         return None
     if isinstance(value, bool | str | int):
         return value
@@ -115,8 +118,6 @@ def jsonable(value: Any) -> Any:
             return jsonable(item())
         except (TypeError, ValueError):
             pass
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
     return str(value)
 
 
