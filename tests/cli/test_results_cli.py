@@ -150,3 +150,17 @@ def test_nothing_stored_says_so(db: str) -> None:
 def test_catalog_export_writes_to_standard_output(db: str) -> None:
     text = invoke(db, "catalog", "export", "--format", "csv", "--no-builtin", "--dataset", "mnist")
     assert set(pd.read_csv(io.StringIO(text)).id) == {BADNET, MLP, LENET, PUBLISHED}
+
+
+@pytest.mark.slow
+def test_json_survives_a_real_pipe(db: str) -> None:
+    """`securitynet results --format json | python -c 'json.load(sys.stdin)'`: nothing but JSON on stdout."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "import sys; from securitynet.cli import main; sys.argv[0] = 'securitynet'; "
+               "main()", "--db", db, "results", "--models", "file/*", "--format", "json"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    reader = subprocess.run([sys.executable, "-c", "import json, sys; print(len(json.load(sys.stdin)))"],
+                            input=out, check=True, capture_output=True, text=True)
+    assert int(reader.stdout) == len(json.loads(invoke(db, "results", "--models", "file/*", "--format", "json")))
