@@ -48,7 +48,8 @@ def posteriors(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
         return torch.softmax(outputs.float(), dim=1)
     if output_kind == "log_probabilities":
         return torch.exp(outputs.float())
-    # Probabilities already; renormalise away rounding so rows sum to one.
+    # Probabilities already (the output guard, zoo.output_check, refused anything but rounding away from that);
+    # renormalise the rounding away so rows sum to one.
     probs = outputs.float().clamp_min(0)
     return probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
-from securitynet.zoo.heads import is_binary_head, posteriors
+from securitynet.zoo.heads import posteriors
 from securitynet.zoo.memory_format import as_layout, use_channels_last
 from securitynet.zoo.output_check import check_outputs
 
@@ -102,16 +102,8 @@ def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
 
 
 def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
-    if is_binary_head(output_kind):  # one output unit: the two-class posteriors [1 - p, p]
-        return posteriors(outputs, output_kind)
-    if output_kind == "logits":
-        return torch.softmax(outputs.float(), dim=1)
-    if output_kind == "log_probabilities":
-        return torch.exp(outputs.float())
-    # Probabilities already (check_outputs refused anything but rounding away from that); renormalise the
-    # rounding away so rows sum to one.
-    probs = outputs.float().clamp_min(0)
-    return probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    """Raw outputs -> (N, C) posteriors, whatever the card's output kind (one implementation: `zoo.heads`)."""
+    return posteriors(outputs, output_kind)
 
 
 def _probe_input(module: torch.nn.Module, example: torch.Tensor, card: ModelCard) -> None:
