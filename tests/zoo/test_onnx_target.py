@@ -213,6 +213,10 @@ def test_options_and_yaml_complete_what_the_file_cannot_say(tmp_path: Path) -> N
     assert (card.input.scale, card.input.mean, card.input.std) == (0.5, (0.3,), (0.4,))
     with pytest.raises(CardError, match="10 output unit"):
         card_from_onnx_file(path, dataset="digits", output_kind="binary_logit")
+    with pytest.raises(CardError, match=r"takes input size \[8, 8\].*the options say \(28, 28\)"):
+        card_from_onnx_file(path, dataset="digits", input_size=(28, 28))
+    with pytest.raises(CardError, match="takes input channels 1"):
+        card_from_onnx_file(path, dataset="digits", channels=3)
 
 
 def test_evaluate_says_why_a_white_box_attack_does_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,12 +83,7 @@ def _checkpoint_width(card: ModelCard, path: Path) -> int | None:
     return widths.pop() if len(widths) == 1 else None
 
 
-def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray, str] | None = None) -> CardCheck:
-    """Build, fetch, load and probe the card's model; raise CardCheckError naming the first field at fault."""
-    if card.input is None:
-        raise _refuse(card, "input", "the card has no input spec")
-    if card.num_classes is None:
-        raise _refuse(card, "num_classes", "the card does not say how many classes the model outputs")
+def _check_builds(card: ModelCard) -> None:
     try:
         if card.weights.format != "onnx":  # an ONNX file is its own architecture, built when it is loaded
             build_module(card)
@@ -96,6 +91,16 @@ def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray,
         raise _refuse(card, "architecture", _first_line(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any constructor error means the card's architecture is wrong
         raise _refuse(card, "architecture", f"{card.architecture} does not build: {_first_line(exc)}") from None
+
+
+def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray, str] | None = None) -> CardCheck:
+    """Build, fetch, load and probe the card's model; raise CardCheckError naming the first field at fault."""
+    if card.input is None:
+        raise _refuse(card, "input", "the card has no input spec")
+    if card.num_classes is None:
+        raise _refuse(card, "num_classes", "the card does not say how many classes the model outputs")
+    if card.weights.format != "onnx":  # an ONNX file is its own architecture: it is checked by loading it
+        _check_builds(card)
     try:
         path, card = fetch_and_pin(card)
     except WeightsError as exc:

@@ -165,6 +165,10 @@ def _read_extra_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _default_id(path: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9_.\-]+", "_", path.stem).strip("._-") or "model"
     return f"{SOURCE}/{stem}"
@@ -221,6 +225,12 @@ def card_from_onnx_file(
             f"ONNX file {path} does not fix its input {' and '.join(missing)} (input shape "
             f"{list(signature.input_shape)}): give them (e.g. --input 1x28x28)"
         )
+    for key in ("channels", "size"):
+        if key in declared_input and list(_as_list(input_spec[key])) != list(_as_list(declared_input[key])):
+            raise CardError(
+                f"ONNX file {path} takes input {key} {declared_input[key]} (input shape "
+                f"{list(signature.input_shape)}), the options say {input_spec[key]}"
+            )
     if len(spatial) != 1 + len(input_spec["size"]):
         raise CardError(
             f"ONNX file {path} takes inputs of shape {list(signature.input_shape)}, "
