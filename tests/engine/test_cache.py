@@ -24,7 +24,9 @@ def _target(seed: int = 0, weight_hash: str | None = "sha256:" + "ab" * 32) -> t
     module.register_forward_hook(lambda _m, inputs, _out: seen.append(len(inputs[0])))
     card = ModelCard(id="cache/tiny", name="tiny", source="file", dataset="digits", num_classes=10,
                      input=InputSpec(channels=1, size=(8, 8)))
-    return TargetModel(card=card, module=module, weight_hash=weight_hash, device=torch.device("cpu")), seen
+    target = TargetModel(card=card, module=module, weight_hash=weight_hash, device=torch.device("cpu"))
+    seen.clear()  # the probe on construction (does the card's input size run at all?) is no posterior request
+    return target, seen
 
 
 @pytest.fixture
