@@ -27,13 +27,22 @@ def _library_counts() -> dict[str, tuple[int, str]]:
 
     timm = tag_counts()
     all_weights = _torchvision_weight_count()
+    zoo = _robustbench_zoo_counts()
     return {
+        "robustbench": (sum(zoo.values()), "robustbench model zoo: " + ", ".join(
+            f"{dataset} {threat} {n}" for (dataset, threat), n in zoo.items())),
         "timm": (timm.classifiers, f"timm {timm.timm_version}: {timm.classifiers} image-classifier tags of "
                                    f"{timm.pretrained} pretrained ({timm.features} feature extractors and "
                                    f"{timm.embeddings} image-text embedding towers have no card)"),
         "torchvision": (len(weight_names()), f"{len(weight_names())} classification weights of {all_weights} "
                                              "(feature-only weights have no card)"),
     }
+
+
+def _robustbench_zoo_counts() -> dict[tuple[str, str], int]:
+    from securitynet.catalog.sources.robustbench import zoo_entries
+
+    return {group: len(models) for group, models in zoo_entries().items()}
 
 
 def _torchvision_weight_count() -> int:

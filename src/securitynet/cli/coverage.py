@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from securitynet.cli.common import clean_errors, err_console, get_store
 from securitynet.cli.output import Column, emit
+from securitynet.errors import SecurityNetError
 
 
 class CoverageFormat(StrEnum):
@@ -55,9 +56,23 @@ def _print_sources(rows: list) -> None:
     emit([row.to_dict() for row in rows], SOURCE_COLUMNS, "table", title="Card sources")
 
 
+def _source_cards(source: str) -> list:
+    from securitynet.catalog.builtin import load_builtin_catalog
+
+    cards = load_builtin_catalog().cards
+    chosen = [card for card in cards if card.source == source]
+    if not chosen:
+        known = ", ".join(sorted({card.source for card in cards}))
+        raise SecurityNetError(f"no built-in card has source {source!r}; built-in sources: {known}")
+    return chosen
+
+
 def coverage(
     table: Path = typer.Option(None, "--table", exists=True, dir_okay=False,
                                help="Read the published table from this file instead of the database."),
+    source: str = typer.Option(None, "--source",
+                               help="Check the built-in cards of this source (e.g. robustbench) instead of the "
+                               "published models."),
     fetch: bool = typer.Option(False, "--fetch", help="Download missing weights (with verification)."),
     mirror: list[Path] = typer.Option([], "--mirror", exists=True, file_okay=False,
                                       help="Folder holding weight files, searched before SECURITYNET_MIRROR."),
@@ -74,7 +89,7 @@ def coverage(
     from securitynet.zoo.coverage import published_coverage
 
     sources = _sources()
-    cards = _published_cards(table)
+    cards = _source_cards(source) if source else _published_cards(table)
     quiet = fmt is not CoverageFormat.table
     if not quiet:
         _print_sources(sources)
@@ -103,7 +118,7 @@ def coverage(
         return
     weights_note = "" if report.weights_checked else " (weights not checked)"
     emit(_summary_rows(report), SUMMARY_COLUMNS, fmt.value,
-         title=f"Published SecurityNet models: coverage{weights_note}")
+         title=f"{f'Built-in source {source}' if source else 'Published SecurityNet models'}: coverage{weights_note}")
     if quiet:
         return
     emit([{"source": source, "weights": text} for source, text in report.weight_origins.items()],

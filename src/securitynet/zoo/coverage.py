@@ -48,6 +48,9 @@ WEIGHT_ORIGINS: dict[str, str] = {
     "robust_imagenet": "the authors' Hugging Face re-upload (huggingface.co/madrylab/robust-imagenet-models), then the "
     "README's Azure URL (SAS token expired 2021-10-05): robustness checkpoints, checked by the Hugging Face "
     "sha256 where recorded",
+    "robustbench": "where the installed robustbench package's model zoo points: Google Drive files (by id, as "
+    "robustbench downloads them), GitHub release assets of timm models RobustBench registers, torchvision's "
+    "ResNet-50; RobustBench records no checksums, so fetched files are unverified; ensembles have no single file",
 }
 
 
@@ -245,7 +248,8 @@ def published_coverage(
     layout: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> CoverageReport:
-    """Coverage of published cards (source "published", linked by ``catalog.sources.linking``)."""
+    """Coverage of published cards (source "published", linked by ``catalog.sources.linking``), or of a built-in
+    source's own cards (each its own source card)."""
     cards = list(cards)
     mirror_paths = [Path(m) for m in mirrors]
     configs: dict[tuple, list[ModelCard]] = defaultdict(list)
@@ -267,7 +271,7 @@ def published_coverage(
     for index, card in enumerate(cards, start=1):
         if progress:
             progress(f"checking {card.id}", index, len(cards))
-        matched = card.extra.get("matched_card")
+        matched = _source_card_id(card)
         source = source_of(card) if matched else "unmatched"
         check = checks[architecture_key(card)]
         width = output_width(card.output_kind, card.num_classes)  # one unit for a binary head
@@ -285,7 +289,7 @@ def published_coverage(
             card_id=card.id,
             dataset=card.dataset,
             source=source,
-            matched_card=str(matched) if matched else None,
+            matched_card=matched,
             architecture=card.architecture,
             num_classes=card.num_classes,
             builds=check.builds,
@@ -303,6 +307,12 @@ def published_coverage(
     report.groups = summarise(rows)
     report.weight_origins = weight_origins(cards)
     return report
+
+
+def _source_card_id(card: ModelCard) -> str | None:
+    """The source card a card is checked as: a published card's link, a built-in source's card itself."""
+    matched = card.extra.get("matched_card")
+    return str(matched) if matched else (card.id if card.source != "published" else None)
 
 
 def summarise(rows: Iterable[CoverageRow]) -> list[CoverageGroup]:
@@ -323,7 +333,7 @@ def weight_origins(cards: Iterable[ModelCard]) -> dict[str, str]:
     hosts: dict[str, Counter[str]] = defaultdict(Counter)
     hashes: dict[str, Counter[str]] = defaultdict(Counter)
     for card in cards:
-        if not card.extra.get("matched_card"):
+        if not _source_card_id(card):
             continue
         source = source_of(card)
         for url in card.weights.urls[:1]:

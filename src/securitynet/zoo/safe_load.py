@@ -231,7 +231,8 @@ def extract_state_dict(obj: object, spec: WeightsSpec, path: Path) -> dict[str, 
     state = obj
     if spec.inner_key:
         state = _dig(state, spec.inner_key, path)
-    elif isinstance(state, Mapping) and not _is_state_dict(state):
+    # Also under inner_key: a checkpoint's "last" entry may itself nest its state dict (RobustBench's zoo holds both).
+    if isinstance(state, Mapping) and not _is_state_dict(state):
         nested = [k for k, v in state.items() if _is_state_dict(v)]
         if len(nested) == 1:
             state = state[nested[0]]

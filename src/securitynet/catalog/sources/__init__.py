@@ -18,6 +18,7 @@ BUILTIN_SOURCES: tuple[str, ...] = (
     "securitynet.catalog.sources.robust_imagenet",
     "securitynet.catalog.sources.timm_hub",
     "securitynet.catalog.sources.torchvision_weights",
+    "securitynet.catalog.sources.robustbench",
 )
 
 
