@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from securitynet.catalog.builtin import load_builtin_catalog
+from securitynet.catalog.sources import BUILTIN_SOURCES
 from securitynet.catalog.sources import robustbench as source
 from securitynet.cli import app
 
@@ -98,7 +98,7 @@ def test_imagenet_inputs_follow_robustbenchs_preprocessing() -> None:
 
 
 def test_the_source_is_built_in_and_listed_by_source(tmp_path: Path) -> None:
-    assert load_builtin_catalog().sources["securitynet.catalog.sources.robustbench"] == len(list(source.iter_cards()))
+    assert "securitynet.catalog.sources.robustbench" in BUILTIN_SOURCES
     result = CliRunner().invoke(app, ["--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "catalog", "list",
                                       "--source", "robustbench", "--format", "json"])
     assert result.exit_code == 0, result.output
