@@ -82,3 +82,38 @@ def test_the_card_of_a_tag_names_its_hub_file() -> None:
     file = parse_hub_url(card.weights.urls[0])
     assert (file.repo_id, file.revision, file.filename) == (f"timm/{TAG}", "main", "model.safetensors")
     assert card.weights.sha256 is None and "weights.sha256" in card.missing_reasons
+
+
+def test_a_repo_without_safetensors_falls_back_to_pytorch_model_bin(hub_cache, store, tmp_path) -> None:
+    """safetensors first: the card names model.safetensors; a repo holding only pytorch_model.bin serves that,
+    read without running code (weights_only), and the pinned card names it."""
+    _, state = _safetensors_of_random_model()
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    blob = hub_cache(f"timm/{TAG}", "pytorch_model.bin", (tmp_path / "pytorch_model.bin").read_bytes())
+
+    target = securitynet.load(CARD_ID, store=store, device="cpu")
+
+    assert target.weight_hash == f"sha256:{blob.name}"
+    pinned = store.get_card(CARD_ID)
+    assert pinned.weights.filename == "pytorch_model.bin" and pinned.weights.format == "state_dict"
+    assert pinned.weights.urls[0].endswith("/pytorch_model.bin")
+
+
+def test_an_unreachable_hub_leaves_the_verified_cache_in_use(hub_cache, store, monkeypatch) -> None:
+    """Without HF_HUB_OFFLINE, a Hub that cannot be asked for the file's sha256 is no error when the cache holds
+    the file: it is checked against its blob name. (The download itself is kept to the cache here, since
+    hf_hub_download would otherwise try the network first.)"""
+    import huggingface_hub
+
+    from securitynet.zoo import hub_weights
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("no route to huggingface.co")
+
+    download = hub_weights.download_hub_file
+    data, _ = _safetensors_of_random_model()
+    blob = hub_cache(f"timm/{TAG}", "model.safetensors", data)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", unreachable)
+    monkeypatch.setattr(hub_weights, "download_hub_file", lambda file, offline: download(file, offline=True))
+    assert securitynet.load(CARD_ID, store=store, device="cpu").weight_hash == f"sha256:{blob.name}"

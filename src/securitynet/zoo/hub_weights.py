@@ -97,14 +97,21 @@ def _reported_hash(file: HubFile, offline: bool) -> tuple[str | None, str | None
     if offline:
         return None, None
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         meta = get_hf_file_metadata(hf_hub_url(file.repo_id, file.filename, revision=file.revision))
     except EntryNotFoundError as exc:
         raise FileNotFoundError(f"{file.repo_id}@{file.revision}/{file.filename} is not on the Hub") from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise WeightsError(f"the Hub does not report {file.url}: {str(exc).splitlines()[0]}") from None
+    except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError) as exc:
+        raise WeightsError(f"the Hub does not serve {file.url}: {str(exc).splitlines()[0]}") from None
+    except Exception:  # noqa: BLE001 - Hub unreachable: hf_hub_download then serves the cached file, verified by its blob name
+        return None, None
     return (meta.etag or "").strip('"').lower() or None, meta.commit_hash
 
 
