@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -157,3 +158,13 @@ def test_an_onnx_file_is_added_through_the_onnx_source_and_listed_by_source(tmp_
     assert [card["id"] for card in json.loads(listed.output)] == ["onnx/mlp"]
     bad_input = _invoke(db, "catalog", "add", str(path), "--input", "8x8")
     assert bad_input.exit_code == 1 and "--input '8x8' must be CxHxW" in bad_input.output
+
+
+def test_securitynet_load_finds_a_card_added_to_the_database(tmp_path: Path, monkeypatch) -> None:
+    import securitynet
+
+    db = tmp_path / "fresh.sqlite"
+    assert _invoke(db, "catalog", "add", str(_mlp_card(tmp_path))).exit_code == 0
+    monkeypatch.setenv("SECURITYNET_DB", str(db))
+    target = securitynet.load("user/digits_mlp", device="cpu")
+    assert target.card.source == "file" and target.predict_proba(np.zeros((2, 8, 8), dtype=np.uint8)).shape == (2, 10)
