@@ -73,6 +73,8 @@ def card_from_hub_repo(repo_id: str, *, revision: str = "main", dataset: str | N
     names = config.get("label_names")
     missing["weights.sha256"] = "recorded from the Hub's LFS metadata on first fetch"
     missing["train_size"] = f"{CONFIG} does not say which data the weights were trained on"
+    if cfg.license is None:
+        missing["license"] = f"{CONFIG} names no license"
     kept_cfg = {k: v for k, v in (config.get("pretrained_cfg") or {}).items() if k not in ("hf_hub_id", "url", "file")}
     return ModelCard(
         id=f"{ID_PREFIX}{repo_id}",
