@@ -150,20 +150,22 @@ def _wide(measured: pd.DataFrame, seeds: SeedMode) -> pd.DataFrame:
 def _with_published(frame: pd.DataFrame, results: pd.DataFrame, models: pd.DataFrame, twins: dict[str, str],
                     wanted: set[str], attacks: Sequence[str] | None) -> pd.DataFrame:
     """Add ``published_<metric>`` beside the measured variant it describes; unmatched values get their own row."""
-    frame = frame.copy()
-    rows_params = [json.loads(p) for p in frame.params] if len(frame) else []
+    frame = frame.reset_index(drop=True)
+    # Row positions by (model, attack), so thousands of published values each look at a few rows only.
+    positions: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
+    for i, (model, attack, params) in enumerate(zip(frame.model_id, frame.attack, frame.params, strict=True)):
+        positions.setdefault((model, attack), []).append((i, json.loads(params)))
+    columns: dict[str, list[float]] = {}
     extra: list[dict[str, Any]] = []
     for rec in _published_values(results, models, twins, wanted, attacks):
-        column = f"{PUBLISHED_PREFIX}{rec['metric']}"
-        if column not in frame.columns:
-            frame[column] = np.nan
-        hits = [i for i, (model, attack, params) in enumerate(zip(frame.model_id, frame.attack, rows_params,
-                                                                  strict=True))
-                if model == rec["model_id"] and attack == rec["attack"] and params_match(rec["fixed"], params)]
+        column = columns.setdefault(f"{PUBLISHED_PREFIX}{rec['metric']}", [np.nan] * len(frame))
+        hits = [i for i, params in positions.get((rec["model_id"], rec["attack"]), [])
+                if params_match(rec["fixed"], params)]
         for i in hits:
-            frame.loc[frame.index[i], column] = rec["value"]
+            column[i] = rec["value"]
         if not hits:
             extra.append(rec)
+    frame = frame.assign(**columns)
     if extra:
         frame = pd.concat([frame, _published_rows(extra)], ignore_index=True)
     return frame
