@@ -122,6 +122,7 @@ def read_only_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path.chmod(0o644)
 
 
+@pytest.mark.slow  # the report draws its figures: about 7 s on 2 busy cores
 def test_read_only_commands_work_on_a_read_only_database(read_only_db: Path, tmp_path: Path) -> None:
     before = _digest(read_only_db)
     listed = _invoke("--db", str(read_only_db), "catalog", "list", "--no-builtin", "--format", "json")
