@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -89,6 +91,19 @@ def test_large_architectures_have_the_recorded_layout_and_width_without_weights(
     assert sum(widths.values()) >= len(widths) // 2
 
 
+def test_the_zoo_imported_first_inside_a_meta_build_keeps_real_module_level_tensors() -> None:
+    script = (
+        "import torch\n"
+        "from securitynet.zoo.archs import robustbench_zoo as zoo\n"
+        "with torch.device('meta'):\n"
+        "    zoo.zoo_entries()\n"
+        "from torchdiffeq._impl.dopri5 import _DORMAND_PRINCE_SHAMPINE_TABLEAU as tableau\n"
+        "assert tableau.alpha.device.type == 'cpu', tableau.alpha.device\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_models_that_cannot_be_built_here_say_why() -> None:
     unbuilt = _cards(lambda layout: layout["recorded_on"] is None)
     assert unbuilt  # composite models call .cuda() while building
@@ -141,6 +156,14 @@ def test_an_imagenet_checkpoint_without_the_normaliser_gets_the_models_own(tmp_p
     assert len(classifier) < len(original.state_dict())  # normalize.mean / normalize.std are not in the file
     path = tmp_path / card.weights.filename
     torch.save({"state_dict": {f"module.{key}": value for key, value in classifier.items()}}, path)
+    _assert_same_weights(load_target(card, weights_path=path, device="cpu").module, original)
+
+
+def test_a_timm_hosted_checkpoint_of_the_classifier_loads_into_robustbenchs_normalised_model(tmp_path: Path) -> None:
+    card, original = _small_card("robustbench/imagenet/corruptions/Tian2022Deeper_DeiT-S")
+    assert card.extra["robustbench"]["timm"] and isinstance(original, torch.nn.Sequential)
+    path = tmp_path / card.weights.filename
+    torch.save(original.model.state_dict(), path)  # what timm loads: the classifier, before RobustBench wraps it
     _assert_same_weights(load_target(card, weights_path=path, device="cpu").module, original)
 
 

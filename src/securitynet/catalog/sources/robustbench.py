@@ -76,7 +76,12 @@ def model_zoo() -> types.ModuleType:
         package.__spec__ = spec
         package.__file__ = spec.origin
         sys.modules["robustbench"] = package
-    return importlib.import_module("robustbench.model_zoo")
+    import torch
+
+    # Imported on the CPU even when first asked for inside a meta-device context (a shapes-only build): the zoo's
+    # dependencies make module-level tensors at import (torchdiffeq's solver tables), which must hold data.
+    with torch.device("cpu"):
+        return importlib.import_module("robustbench.model_zoo")
 
 
 def zoo_entries() -> dict[tuple[str, str], Mapping[str, Mapping[str, Any]]]:
