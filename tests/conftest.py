@@ -134,7 +134,8 @@ def readability_problems(text: str, width: int, ids: Iterable[str], headers: Ite
     tokens = set(_TABLE_TOKEN.findall(text))
     shortened = [t.rstrip("/.") for t in tokens if "…" in t]
     for model_id in ids:
-        for part in filter(None, re.split(r"/|(?<=[A-Za-z_])\.(?=[A-Za-z_])", model_id)):
+        separator = "/" if "/" in model_id else r"(?<=[A-Za-z_])\.(?=[A-Za-z_])"
+        for part in filter(None, re.split(separator, model_id)):
             whole = any(part in t for t in tokens)
             short = any(part.startswith(re.split(r"[/.]", s.split("…")[0])[-1])
                         and part.endswith(re.split(r"[/.]", s.split("…")[1])[0]) for s in shortened)

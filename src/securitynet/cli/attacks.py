@@ -64,7 +64,7 @@ def show_command(name: str = typer.Argument(..., help="Attack name.")) -> None:
         console.print(cls.__doc__.strip())
     console.print(f"headline metrics: {', '.join(cls.headline_metrics) or 'none declared (every metric is shown)'}")
     emit([{**p, "default": repr(p["default"])} for p in _params(cls)],
-         [Column("name", "parameter", kind="id"), Column("type"), Column("default"), Column("help", "meaning")],
+         [Column("name", "parameter"), Column("type"), Column("default"), Column("help", "meaning")],
          "table")
 
 

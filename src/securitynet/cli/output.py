@@ -15,10 +15,11 @@ API:
 - ``OutputFormat`` (table, json, csv) and ``FormatOption``, the ``--format`` option to reuse;
   ``StreamFormat`` adds ``jsonl`` for commands that print rows as they come (``emit_line``).
 - ``Column(key, header=None, kind="text", digits=3, show=True)``: ``key`` names the value in each row
-  and in JSON/CSV; ``header`` is the table heading (default: the key). Kinds: ``id`` (ids and dotted
-  names: wrapped at ``/`` or ``.``, a part too long for the column shortened in the middle, never cut
-  mid-word), ``text`` (wrapped at spaces), ``number`` (float, ``digits`` significant), ``int``,
-  ``bool`` (yes/no). ``show=False`` keeps a column out of the table (JSON and CSV still carry it).
+  and in JSON/CSV; ``header`` is the table heading (default: the key). Kinds: ``id`` (ids, paths and
+  dotted names: wrapped after ``/``, or after ``.`` in a name without ``/``; a part too long for the
+  column shortened in the middle, never cut mid-word), ``text`` (wrapped at spaces), ``number`` (float,
+  ``digits`` significant), ``int``, ``bool`` (yes/no). ``show=False`` keeps a column out of the table
+  (JSON and CSV still carry it).
 - ``emit(rows, columns, fmt, *, title=None)``: print rows in the chosen format to standard output (a table
   through ``securitynet.cli.common.console``, at its width, the title on its own line above it).
 - ``emit_line(row)``: one JSON object on one line, flushed (JSON lines).
@@ -27,8 +28,8 @@ API:
 - ``jsonable(value)``: a value as JSON data (NaN and missing -> None, numpy scalars -> Python).
 
 Tables (``fit_widths``): no column is narrower than its heading; numbers keep their width; when the row does
-not fit, text columns wrap at spaces first, then id columns wrap after ``/`` (and after a ``.`` between
-names, as in ``mia.loss``), a part longer than the column shortened in the middle (``badnet…mnist``). A
+not fit, text columns wrap at spaces first, then id columns wrap after ``/`` (a dotted name without ``/``,
+such as ``mia.loss``, after a ``.``), a part longer than the column shortened in the middle (``badnet…mnist``). A
 missing value shows as ``–``. JSON and CSV carry full ids and every value machine-typed (numbers as
 numbers, lists and dicts as JSON); a missing value is ``null`` in JSON and empty in CSV.
 """
@@ -263,12 +264,14 @@ def _longest_word(text: str) -> int:
     return max((len(word) for word in text.split()), default=0)
 
 
-# An id breaks after a "/", or after a "." that starts a name ("mia.loss"), never inside "eps0.4" or "v1.2".
-_ID_PARTS = re.compile(r".+?(?:/|(?<=[A-Za-z_])\.(?=[A-Za-z_])|$)")
+# A path-like id breaks after a "/"; a dotted name ("backdoor.neural_cleanse", no "/") after a "." that starts a
+# name, never inside "eps0.4", "v1.2" or a file name's extension.
+_PATH_PARTS = re.compile(r".+?(?:/|$)")
+_DOTTED_PARTS = re.compile(r".+?(?:(?<=[A-Za-z_])\.(?=[A-Za-z_])|$)")
 
 
 def shape_id(text: str, width: int | None) -> str:
-    """An id fitted to ``width``: broken after ``/`` or ``.`` into lines, a too-long part shortened in the middle.
+    """An id fitted to ``width``: broken after ``/`` (or, with none, a ``.``), a too-long part shortened in the middle.
 
     ``file/badnet_verazuo_mnist`` at width 16 -> ``file/`` + ``badnet_…o_mnist``; never a break mid-word.
     """
@@ -276,7 +279,7 @@ def shape_id(text: str, width: int | None) -> str:
         return text
     lines: list[str] = []
     line = ""
-    for part in _ID_PARTS.findall(text):
+    for part in (_PATH_PARTS if "/" in text else _DOTTED_PARTS).findall(text):
         part = shorten_middle(part, width)
         if line and len(line) + len(part) > width:
             lines.append(line)
