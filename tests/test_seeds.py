@@ -10,7 +10,7 @@ from securitynet.seeds import derive_seed
 
 
 def test_a_derived_seed_is_the_top_bits_of_the_sha256_of_its_parts() -> None:
-    digest = hashlib.sha256("3\x1fmnist\x1fmia-known".encode()).digest()
+    digest = hashlib.sha256(b"3\x1fmnist\x1fmia-known").digest()
     assert derive_seed(3, "mnist", "mia-known") == int.from_bytes(digest[:8], "big") >> 1
     assert derive_seed(3, "mnist", "mia-known", bits=32) == int.from_bytes(digest[:4], "big")
     assert derive_seed(3, "mnist", "mia-known") != derive_seed(3, "mnist", "mia-population")

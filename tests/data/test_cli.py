@@ -29,7 +29,10 @@ def test_list_shows_where_each_split_is_found(app, shared_data: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = {row["name"]: row for row in json.loads(result.output)}
     assert rows["mnist"]["found"] == {"train": None, "test": str(shared_data), "train_subset_5k": str(shared_data)}
-    assert rows["cifar10"]["found"] == {"train": None, "test": None}
+    # The shared folder holds CIFAR-10's test batch (no training batches) and nothing of CIFAR-100.
+    cifar10_test = shared_data / "cifar10" / "cifar-10-batches-py" / "test_batch"
+    assert rows["cifar10"]["found"] == {"train": None, "test": str(shared_data) if cifar10_test.exists() else None}
+    assert rows["cifar100"]["found"] == {"train": None, "test": None}
     assert rows["gtsrb"]["num_classes"] == 43
 
 
