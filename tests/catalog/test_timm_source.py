@@ -25,6 +25,7 @@ from securitynet.zoo.target import images_to_tensor
 COUNTS = Path(__file__).with_name("timm_parameter_counts.json")
 PARAMETER_BUDGET = 8_000_000
 DRAWN = 30
+LABEL_SET_BUDGET = 25_000_000
 
 
 def test_one_card_per_pretrained_image_classifier_tag() -> None:
@@ -72,12 +73,17 @@ def test_thirty_tags_drawn_at_random_build_and_output_their_width() -> None:
     """30 tags drawn at random (seed 0) from those under 8M parameters (counted by
     scripts/timm_parameter_counts.py; building ViT-Huge-sized models on 2 CPU cores would take minutes) are
     built with random weights (pretrained=False) and each answers one image of its card's input size (a larger
-    image goes through the card's resize and centre crop) with one row of num_classes scores."""
+    image goes through the card's resize and centre crop) with one row of num_classes scores; so is the smallest
+    tag of every label set that has one under 25M parameters (ImageNet-12k, -21k, -22k... heads)."""
     counts = json.loads(COUNTS.read_text())["parameters"]
     pool = sorted(tag for tag, n in counts.items() if n is not None and n <= PARAMETER_BUDGET)
     assert len(pool) >= 100
+    by_label_set: dict[str, str] = {}  # and the smallest tag of every label set, so other widths are built too
+    for tag in sorted((t for t, n in counts.items() if n is not None and n <= LABEL_SET_BUDGET), key=counts.get):
+        by_label_set.setdefault(card_for_tag(tag).extra["label_set"], tag)
+    assert len(by_label_set) >= 5
     rng = np.random.default_rng(0)
-    for tag in random.Random(0).sample(pool, DRAWN):
+    for tag in [*random.Random(0).sample(pool, DRAWN), *by_label_set.values()]:
         card = card_for_tag(tag)
         module = build_module(card).eval()
         x = images_to_tensor(sample_images(card.input, rng), card.input)
