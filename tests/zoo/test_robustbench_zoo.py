@@ -91,6 +91,7 @@ def test_large_architectures_have_the_recorded_layout_and_width_without_weights(
     assert sum(widths.values()) >= len(widths) // 2
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, timm and the zoo: ~7 s of CPU
 def test_the_zoo_imported_first_inside_a_meta_build_keeps_real_module_level_tensors() -> None:
     script = (
         "import torch\n"
