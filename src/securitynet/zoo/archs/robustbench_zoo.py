@@ -27,9 +27,6 @@ from securitynet.zoo.archs import register_architecture
 ARCHITECTURE = "robustbench"
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
 
-# Checkpoints that hold both their last and their best state, under these keys (load_model takes "last").
-LAST_STATE_MODELS = frozenset({"Andriushchenko2020Understanding"})
-LAST_STATE_PREFIXES = ("Kireev2021Effectiveness",)
 # ImageNet Swin checkpoints that load_model first passes through timm's swin checkpoint_filter_fn.
 SWIN_FILTERED = frozenset({
     "Liu2023Comprehensive_Swin-B", "Liu2023Comprehensive_Swin-L", "Mo2022When_Swin-B",
