@@ -152,7 +152,7 @@ def white_box_problem(card: ModelCard) -> str | None:
 
     try:
         path = fetch_weights(card, progress=False)
-        key = (card.id, sha256_file(path))
+        key = (card.fingerprint(), sha256_file(path))  # the probe depends on the card's input spec too
         if key not in _WHITE_BOX_PROBLEMS:
             target = load_onnx_target(card, path, device=torch.device("cpu"), weight_hash=f"sha256:{key[1]}")
             try:
