@@ -112,11 +112,11 @@ def test_a_timm_tag_from_a_local_hub_cache_is_added_pinned_and_evaluated(tmp_pat
     assert not Store(str(db)).results_frame(model_ids=[f"timm/{TIMM_TAG}"]).empty
 
 
-def test_an_hf_hub_repo_with_a_timm_config_is_added(tmp_path: Path, hub_cache) -> None:
+def _put_tiny_hub_repo(hub_cache, repo: str) -> None:
+    """A Hub repo as timm's push_to_hf_hub writes it: config.json and model.safetensors of a 10-class tiny ViT."""
     import timm
     from safetensors.torch import save
 
-    repo = "someone/tiny-digits-vit"
     torch.manual_seed(0)
     model = timm.create_model("test_vit", num_classes=10, img_size=32)
     config = {"architecture": "test_vit", "num_classes": 10, "model_args": {"img_size": 32},
@@ -126,6 +126,11 @@ def test_an_hf_hub_repo_with_a_timm_config_is_added(tmp_path: Path, hub_cache) -
                                  "num_classes": 10, "license": "mit"}}
     hub_cache(repo, "config.json", json.dumps(config).encode())
     hub_cache(repo, "model.safetensors", save({k: v.contiguous() for k, v in model.state_dict().items()}))
+
+
+def test_an_hf_hub_repo_with_a_timm_config_is_added(tmp_path: Path, hub_cache) -> None:
+    repo = "someone/tiny-digits-vit"
+    _put_tiny_hub_repo(hub_cache, repo)
     db = tmp_path / "fresh.sqlite"
 
     added = _invoke(db, "catalog", "add", f"hf-hub:{repo}", "--dataset", "digits")
@@ -168,3 +173,12 @@ def test_securitynet_load_finds_a_card_added_to_the_database(tmp_path: Path, mon
     monkeypatch.setenv("SECURITYNET_DB", str(db))
     target = securitynet.load("user/digits_mlp", device="cpu")
     assert target.card.source == "file" and target.predict_proba(np.zeros((2, 8, 8), dtype=np.uint8)).shape == (2, 10)
+
+
+def test_an_hf_hub_id_loads_without_being_added_first(tmp_path: Path, hub_cache, store) -> None:
+    import securitynet
+
+    _put_tiny_hub_repo(hub_cache, "someone/tiny-digits-vit")
+    target = securitynet.load("hf-hub/someone/tiny-digits-vit", store=store, device="cpu")
+    assert target.predict_proba(np.zeros((2, 8, 8), dtype=np.uint8)).shape == (2, 10)
+    assert store.get_card("hf-hub/someone/tiny-digits-vit").weights.sha256 is not None  # pinned on first fetch

@@ -31,10 +31,15 @@ def find_card(card_id: str, store: object | None = None) -> ModelCard:
 
 
 def _card_of_library_source(card_id: str) -> ModelCard | None:
-    """A timm or torchvision card made directly from the installed library (no need to build all 2,000 cards)."""
+    """A timm or torchvision card made directly from the installed library (no need to build all 2,000 cards), or
+    the card of a Hub repo with a timm config.json (`hf-hub/<org>/<name>`, read from the Hub or its cache)."""
     from securitynet.errors import CardError
 
     source, _, name = card_id.partition("/")
+    if source == "hf-hub" and name.count("/") == 1:  # its errors say what is wrong with the repo: let them through
+        from securitynet.catalog.sources.hf_hub import card_from_hub_repo
+
+        return card_from_hub_repo(name)
     try:
         if source == "timm":
             from securitynet.catalog.sources.timm_hub import card_for_tag, classifier_tags
