@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -276,21 +277,20 @@ def annotate_models(
     A model whose annotation with the same weights, splits and sizes is already stored is skipped
     (its stored values are shown) unless `force`.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from securitynet.progress import ProgressDisplay
     from securitynet.zoo.loader import load_target
 
     cards = list(cards)
     rows: list[AnnotationRow] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=not show) as progress:
-        overall = progress.add_task("annotating models", total=len(cards))
+    with ProgressDisplay(len(cards), "annotating", console=console, transient=True, enabled=show) as progress:
         for card in cards:
-            progress.update(overall, description=f"annotating {card.id}")
-            rows.append(_annotate_one(card, store, progress, load_target, member_split=member_split,
-                                      test_split=test_split, max_images=max_images, device=device, force=force,
-                                      run_id=run_id))
-            progress.advance(overall)
+            progress.working_on(card.id)
+            clock = time.perf_counter()
+            row = _annotate_one(card, store, progress, load_target, member_split=member_split, test_split=test_split,
+                                max_images=max_images, device=device, force=force, run_id=run_id)
+            rows.append(row)
+            progress.finished(f"{card.id} annotation", error=row.error, seconds=time.perf_counter() - clock,
+                              detail="(already stored)" if row.status == "skipped" else "")
     if show:
         print_annotation(rows, console)
     return rows
@@ -316,9 +316,9 @@ def _annotate_one(card: ModelCard, store: Store, progress: Any, load_target: Any
         target = load_target(card, store=store, device=options["device"])
         weight_hash = target.weight_hash
         device_name = str(target.device)
-        task = progress.add_task(f"  {card.id}: images", total=len(splits.member) + len(splits.test))
-        result = annotate(target, splits=splits, on_batch=lambda n: progress.advance(task, n))
-        progress.remove_task(task)
+        images = progress.add_row(f"  {card.id}: images", len(splits.member) + len(splits.test))
+        result = annotate(target, splits=splits, on_batch=lambda n: progress.update_row(images, advance=n))
+        progress.remove_row(images)
     except Exception as exc:  # noqa: BLE001 - any failure of one model is recorded, never fatal to the run
         # One broken model must not stop the others; its failure is stored so a rerun retries it.
         error = f"{type(exc).__name__}: {exc}"

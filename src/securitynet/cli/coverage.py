@@ -7,11 +7,12 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 
 from securitynet.cli.common import clean_errors, err_console, get_store
 from securitynet.cli.output import Column, emit
 from securitynet.errors import SecurityNetError
+from securitynet.progress import ProgressDisplay
 
 
 class CoverageFormat(StrEnum):
@@ -101,15 +102,17 @@ def coverage(
         else:
             err_console.print(f"[yellow]note:[/] {NO_PUBLISHED}")
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True, disable=quiet) as bar:
-        tasks: dict[str, int] = {}
+    with ProgressDisplay(None, "coverage", console=err_console, transient=True, enabled=not quiet) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def progress(description: str, index: int, total: int) -> None:
             phase = description.split(" ", 1)[0]
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=index, description=description[:70])
+                if tasks:  # the previous phase is over
+                    bar.finished(list(tasks)[-1])
+                tasks[phase] = bar.add_row(phase, total)
+            bar.working_on(phase)
+            bar.update_row(tasks[phase], completed=index, description=description)
 
         report = published_coverage(cards, device=device.value, check_weights=weights, fetch=fetch, mirrors=mirror,
                                     layout=layout, progress=progress)

@@ -1,59 +1,81 @@
-"""Progress bars for a run: all jobs, and one bar per model currently running (rich)."""
+"""Progress of a run: the jobs done and failed, and the model and attack each running model is on now.
+
+Workers report a model's start, each finished job and the model's end; a model's jobs run in the plan's
+order, so the job running now is the first of its model's jobs not yet reported.
+"""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 
+from securitynet.engine.plan import Job, ModelGroup
 from securitynet.engine.worker import Event, JobFinished, ModelFinished, ModelStarted
+from securitynet.progress import ProgressDisplay
+from securitynet.store import JobRecord
+
+
+def job_name(job: Job | JobRecord, *, with_seed: bool = False) -> str:
+    """``model attack``, and ``seed N`` when the run has several seeds."""
+    return f"{job.model_id} {job.attack}" + (f" seed {job.seed}" if with_seed else "")
 
 
 class RunProgress:
-    """Feeds on worker events; does nothing when disabled (library use, tests)."""
+    """Feeds on worker events; shows nothing when disabled (library use, tests)."""
 
-    def __init__(self, total_jobs: int, *, enabled: bool = True, console: Console | None = None) -> None:
-        self.enabled = enabled and total_jobs > 0
-        self.failed = 0
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-            disable=not self.enabled,
-        )
-        self._overall: TaskID = self._progress.add_task("jobs", total=total_jobs, note="")
-        self._models: dict[str, TaskID] = {}
+    def __init__(self, groups: Sequence[ModelGroup], *, enabled: bool = True, console: Console | None = None) -> None:
+        total = sum(len(group.jobs) for group in groups)
+        self.display = ProgressDisplay(total, "jobs", console=console, enabled=enabled and total > 0)
+        self._pending = {group.card.id: deque(group.jobs) for group in groups}
+        self._rows: dict[str, TaskID] = {}
+        self._with_seed = len({job.seed for group in groups for job in group.jobs}) > 1
+
+    @property
+    def failed(self) -> int:
+        return self.display.failed
 
     def __enter__(self) -> RunProgress:
-        self._progress.__enter__()
+        self.display.__enter__()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.__exit__(exc_type, exc, tb)
+        self.display.__exit__(exc_type, exc, tb)
 
     def update(self, event: Event) -> None:
         if isinstance(event, ModelStarted):
-            self._models[event.model_id] = self._progress.add_task(
-                f"  {event.model_id}", total=event.jobs, note=event.worker
-            )
+            self._rows[event.model_id] = self.display.add_row(f"  {event.model_id}", event.jobs)
+            self._show_next(event.model_id)
         elif isinstance(event, JobFinished):
             record = event.record
-            if record.status != "done":
-                self.failed += 1
-            self._progress.advance(self._overall)
-            self._progress.update(self._overall, note=f"{self.failed} failed" if self.failed else "")
-            task = self._models.get(record.model_id)
-            if task is not None:
-                self._progress.advance(task)
-                self._progress.update(task, note=f"{record.attack} seed {record.seed}: {record.status}")
+            pending = self._pending.get(record.model_id)
+            if pending:
+                pending.popleft()
+            seconds = None
+            if record.started_at is not None and record.finished_at is not None:
+                seconds = (record.finished_at - record.started_at).total_seconds()
+            error = None if record.status == "done" else (record.error or record.status)
+            self.display.finished(job_name(record, with_seed=self._with_seed), error=error, seconds=seconds)
+            row = self._rows.get(record.model_id)
+            if row is not None:
+                self.display.update_row(row, advance=1)
+            self._show_next(record.model_id)
         elif isinstance(event, ModelFinished):
-            task = self._models.pop(event.model_id, None)
-            if task is not None:
-                self._progress.remove_task(task)
+            row = self._rows.pop(event.model_id, None)
+            if row is not None:
+                self.display.remove_row(row)
+
+    def _show_next(self, model_id: str) -> None:
+        pending = self._pending.get(model_id)
+        if not pending:
+            return
+        job = pending[0]
+        self.display.working_on(job_name(job, with_seed=self._with_seed))
+        row = self._rows.get(model_id)
+        if row is not None:
+            self.display.update_row(row, description=f"  {model_id}: {job.attack}")

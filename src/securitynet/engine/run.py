@@ -112,7 +112,7 @@ def execute_plan(
     expected = {job.key: job for group in plan.groups for job in group.jobs}
     status = "failed"
     try:
-        with RunProgress(len(expected), enabled=progress, console=console) as bar:
+        with RunProgress(plan.groups, enabled=progress, console=console) as bar:
             for event in runner.run(plan.groups, settings):
                 if isinstance(event, JobFinished):
                     record = event.record

@@ -13,7 +13,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import requests
 import urllib3
 
 from securitynet.errors import WeightsError
+from securitynet.progress import ProgressDisplay
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)", re.IGNORECASE)
@@ -117,11 +117,14 @@ def download(
         session.headers["User-Agent"] = _user_agent()
     failures: list[_Transient] = []
     try:
-        with _progress_bar(progress) as bar:
-            task = bar.add_task(label or part.name.removesuffix(".part"), total=None) if bar else None
+        name = label or part.name.removesuffix(".part")
+        with _progress_bar(progress, name) as bar:
+            clock = time.perf_counter()
             for attempt in range(policy.retries + 1):
                 try:
-                    return _download_once(session, url, part, policy, bar, task)
+                    size = _download_once(session, url, part, policy, bar)
+                    bar.finished(name, detail=f"{size / 1e6:.1f} MB", seconds=time.perf_counter() - clock, advance=0)
+                    return size
                 except _Transient as exc:
                     failures.append(exc)
                     if attempt == policy.retries:
@@ -139,7 +142,8 @@ def download(
     raise DownloadFailed(url, f"{failures[-1]} (gave up after {tries} attempt{'s' * (tries != 1)})", kind="network")
 
 
-def _download_once(session: requests.Session, url: str, part: Path, policy: DownloadPolicy, bar: Any, task: Any) -> int:
+def _download_once(session: requests.Session, url: str, part: Path, policy: DownloadPolicy,
+                   bar: ProgressDisplay) -> int:
     meta = _read_meta(part)
     if part.exists() and meta.get("url") != url:
         discard_partial(part)  # bytes from another URL may be another version of the file
@@ -201,14 +205,12 @@ def _download_once(session: requests.Session, url: str, part: Path, policy: Down
                 }
             )
         )
-        if bar is not None:
-            bar.update(task, total=expected_total, completed=have)
+        bar.update_row(bar.main, total=expected_total, completed=have)
         try:
             with open(part, mode) as handle:
                 for chunk in _body_chunks(response, policy.chunk_size):
                     handle.write(chunk)
-                    if bar is not None:
-                        bar.advance(task, len(chunk))
+                    bar.advance(len(chunk))
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _Transient(f"connection lost after {part.stat().st_size} bytes ({_short(exc)})") from None
     size = part.stat().st_size
@@ -254,25 +256,11 @@ def _short(exc: BaseException | str) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _progress_bar(enabled: bool) -> Any:
-    if not enabled:
-        return nullcontext(None)
+def _progress_bar(enabled: bool, name: str) -> ProgressDisplay:
+    """Bytes, speed and time left on a terminal (on standard error); a line per finished download elsewhere."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    return Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
+    columns = (TextColumn("[bold blue]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    return ProgressDisplay(None, name, console=Console(stderr=True), enabled=enabled, transient=True, columns=columns)

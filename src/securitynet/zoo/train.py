@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec
 from securitynet.errors import TrainingError
+from securitynet.progress import ProgressDisplay
 from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
 from securitynet.zoo.target import default_device, images_to_tensor
 
@@ -222,7 +223,7 @@ def train_classifier(
     threads = _cpu_threads(device, num_threads)
     with (
         torch.random.fork_rng(devices=cuda_devices),
-        _StepProgress(progress, description, total_steps) as bar,
+        ProgressDisplay(total_steps, description, enabled=progress, transient=True, lines=False) as bar,
         _torch_threads(threads),
         usual_layout_after(module, channels_last),
     ):
@@ -258,7 +259,7 @@ def train_classifier(
                 loss_sum += loss.detach() * len(batch_index)
                 correct += (logits.detach().argmax(1) == reference).sum()
                 seen += len(batch_index)
-                bar.step()
+                bar.advance()
                 if step >= total_steps:
                     break
                 if recipe.max_time_s is not None and time.perf_counter() - start > recipe.max_time_s:
@@ -274,7 +275,7 @@ def train_classifier(
                     "seconds": time.perf_counter() - start,
                 }
             )
-            bar.epoch_done(epoch, history[-1]["loss"])
+            bar.working_on(f"epoch {epoch} loss {history[-1]['loss']:.3f}")
         used_threads = torch.get_num_threads() if device.type == "cpu" else None
     module.eval()
     return TrainReport(
@@ -499,35 +500,3 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-class _StepProgress:
-    """A transient rich progress bar over training steps, or nothing when disabled."""
-
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
-        self.enabled, self.description, self.total = enabled, description, total
-        self.progress: Any = None
-
-    def __enter__(self) -> _StepProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                transient=True,
-            )
-            self.progress.__enter__()
-            self.task = self.progress.add_task(self.description, total=self.total)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def step(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)
-
-    def epoch_done(self, epoch: int, loss: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, description=f"{self.description} epoch {epoch} loss {loss:.3f}")

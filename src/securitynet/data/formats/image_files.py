@@ -115,16 +115,17 @@ def _decode_into(tmp_name, tag, files, hw, resize, crop, size, workers) -> None:
 
 
 def _run_with_progress(work, total: int, description: str, workers: int) -> None:
-    from rich.progress import Progress
+    from securitynet.progress import ProgressDisplay
 
     chunk = max(1, math.ceil(total / 200))
-    with Progress(transient=True, disable=total < 500) as progress, ThreadPoolExecutor(workers) as pool:
-        task = progress.add_task(description, total=total)
+    # One decoding pass is a step of a larger job: a terminal bar, no log line.
+    with (ProgressDisplay(total, description, enabled=total >= 500, transient=True, lines=False) as progress,
+          ThreadPoolExecutor(workers) as pool):
         # PIL releases the GIL while decoding and resizing, so threads use several cores.
         for start in range(0, total, chunk):
             stop = min(total, start + chunk)
             list(pool.map(work, range(start, stop)))
-            progress.update(task, advance=stop - start)
+            progress.advance(stop - start)
 
 
 def list_images(folder: Path) -> list[Path]:
