@@ -66,3 +66,23 @@ def test_stealing_summary_pairs_query_sets_of_the_quickstart_runs_only() -> None
     line = next(text for text in console.export_text().splitlines() if text.startswith("m "))
     assert line.split() == ["m", "–", "–", "0.95", "0.3"]  # target accuracy and queries missing
     assert stealing_summary(pd.DataFrame(), common) == {}
+
+
+def test_findings_are_the_last_lines_after_the_notes(store: Store) -> None:
+    from pathlib import Path
+
+    def failing_step(state: quickstart.QuickstartState) -> None:
+        state.notes.append("mia.loss on file/x failed: boom")
+        state.report = Path("/somewhere/report.html")
+
+    out = StringIO()
+    quickstart.run_quickstart(store, Console(file=out, width=200),
+                              steps=(failing_step, quickstart.step_findings))
+    lines = out.getvalue().splitlines()
+    assert "note: mia.loss on file/x failed: boom" in lines[0]
+    assert "findings" in lines[1]
+    # Nothing measured: the findings say so rather than print numbers, and end with the report's path.
+    assert lines[2:] == ["membership: no AUC measured", "stealing: no agreement measured",
+                         "backdoor: no detector verdict on the public models",
+                         "membership AUC vs overfit gap: too few models with both values for a correlation",
+                         "report: /somewhere/report.html"]

@@ -1,9 +1,9 @@
 """One progress display for every long loop of SecurityNet: runs, annotation, zoos, training, downloads.
 
 On a terminal it is a rich bar that says what is being worked on now (model, attack) and shows items
-done / failed and the time left, on one line of an 80-column terminal. Without a terminal (a pipe, a CI log) a bar redrawn in
-place means nothing and rich would print it once at the very end, so there it prints one plain line per
-finished item instead::
+done / failed and the time left, on one line of an 80-column terminal. Without a terminal (a pipe, a CI
+log) a bar redrawn in place means nothing and rich would print it once at the very end, so there it
+prints one plain line per finished item instead::
 
     [12/40] file/lenet5_advertorch_clean mia.loss done 1.2s
     [13/40] file/lenet5_advertorch_clean mia.lira failed: TrainingError: loss became nan

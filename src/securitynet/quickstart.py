@@ -5,7 +5,8 @@
    `shared/data` folder beside the project serves as dataset root and weight mirror);
 3. train (or reuse) the self-trained digits zoo, whose overfitting varies, and annotate it;
 4. run the attack suites on both;
-5. write the report.
+5. write the report;
+6. print what was found (analysis/findings.py): the last lines of the run.
 
 Every step stores its results in the database, so a second `make run` reuses them and is fast.
 """
@@ -34,7 +35,10 @@ class QuickstartState:
     console: Console
     public_cards: list[ModelCard] = field(default_factory=list)
     zoo_cards: list[ModelCard] = field(default_factory=list)
+    backdoor_ids: list[str] = field(default_factory=list)
+    report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
 
 Step = Callable[[QuickstartState], None]
@@ -196,6 +200,7 @@ def step_backdoor(state: QuickstartState) -> None:
 
     state.console.rule("backdoor detection: trojaned zoo and public models")
     plan = backdoor_quickstart(state.store, small=True)
+    state.backdoor_ids = plan.models
     pairs = [(name, plan.params.get(name, {})) for name in plan.attacks]
     evaluate_pairs(state, plan.models, pairs, "backdoor detectors")
 
@@ -204,7 +209,17 @@ def step_report(state: QuickstartState) -> None:
     from securitynet.analysis.report import write_quickstart_report
 
     state.console.rule("report")
-    write_quickstart_report(state.store, config.home_dir() / "report", console=state.console)
+    state.report = write_quickstart_report(state.store, config.home_dir() / "report", console=state.console)
+
+
+def step_findings(state: QuickstartState) -> None:
+    """What the run found, from the store: printed last, after any notes."""
+    from securitynet.analysis.findings import quickstart_findings
+    from securitynet.attacks.backdoor.quickstart import PUBLIC_MNIST_IDS
+
+    models = dict.fromkeys([*_model_ids(state), *state.backdoor_ids])
+    public = [model_id for model_id in PUBLIC_MNIST_IDS if model_id in models]
+    state.findings = quickstart_findings(state.store, models, public, state.report)
 
 
 STEPS: tuple[Step, ...] = (
@@ -215,6 +230,7 @@ STEPS: tuple[Step, ...] = (
     step_stealing,
     step_backdoor,
     step_report,
+    step_findings,
 )
 
 
@@ -224,4 +240,8 @@ def run_quickstart(store: Any, console: Console | None = None, steps: tuple[Step
         step(state)
     for note in state.notes:
         state.console.print(f"[yellow]note:[/] {note}")
+    if state.findings:
+        state.console.rule("findings")
+        for line in state.findings:
+            state.console.print(line, highlight=False, markup=False)
     return state

@@ -107,9 +107,11 @@ def load_models(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataFr
         row["same_as"] = extra.get("same_as")
         row["published_source"] = (card.get("published") or {}).get("source")
         row["tags"] = ",".join(card.get("tags") or [])
+        row["backdoor_target"] = (card.get("backdoor") or {}).get("target_label")
         records.append(row)
-    frame = pd.DataFrame.from_records(records, columns=[*MODEL_COLUMNS, "same_as", "published_source", "tags"])
-    for column in INTEGER_COLUMNS:
+    frame = pd.DataFrame.from_records(records, columns=[*MODEL_COLUMNS, "same_as", "published_source", "tags",
+                                                        "backdoor_target"])
+    for column in (*INTEGER_COLUMNS, "backdoor_target"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     for column in ("published_train_accuracy", "published_test_accuracy", "published_overfit_gap"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
