@@ -24,6 +24,20 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("SECURITYNET_SHARED_DATA", str(shared))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `cuda` skip, with the reason, where torch sees no GPU."""
+    needs_gpu = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not needs_gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU: torch {torch.__version__} sees none on this machine")
+    for item in needs_gpu:
+        item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The offline data folder `../shared/data`; tests that need it skip with a reason when absent."""

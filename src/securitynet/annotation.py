@@ -278,8 +278,10 @@ def annotate_models(
     (its stored values are shown) unless `force`.
     """
     from securitynet.progress import ProgressDisplay
+    from securitynet.zoo.devices import resolve_device
     from securitynet.zoo.loader import load_target
 
+    resolved = resolve_device(device)  # an unusable device is one error here, not a failure per model
     cards = list(cards)
     rows: list[AnnotationRow] = []
     with ProgressDisplay(len(cards), "annotating", console=console, transient=True, enabled=show) as progress:
@@ -287,7 +289,7 @@ def annotate_models(
             progress.working_on(card.id)
             clock = time.perf_counter()
             row = _annotate_one(card, store, progress, load_target, member_split=member_split, test_split=test_split,
-                                max_images=max_images, device=device, force=force, run_id=run_id)
+                                max_images=max_images, device=resolved, force=force, run_id=run_id)
             rows.append(row)
             progress.finished(f"{card.id} annotation", error=row.error, seconds=time.perf_counter() - clock,
                               detail="(already stored)" if row.status == "skipped" else "")
@@ -298,12 +300,14 @@ def annotate_models(
 
 def _annotate_one(card: ModelCard, store: Store, progress: Any, load_target: Any,
                   **options: Any) -> AnnotationRow:
+    from securitynet.zoo.devices import device_label
+
     published, published_source = published_values(card, store)
     started = datetime.now(UTC)
     requested = {k: options[k] for k in ("member_split", "test_split", "max_images")}
     splits: ResolvedSplits | None = None
     weight_hash = card.weight_hash
-    device_name: str | None = options["device"]
+    device_name: str | None = device_label(options["device"])
     try:
         _ensure_card_stored(store, card)
         splits = resolve_splits(card, **requested)
@@ -315,7 +319,7 @@ def _annotate_one(card: ModelCard, store: Store, progress: Any, load_target: Any
                                  published_source=published_source)
         target = load_target(card, store=store, device=options["device"])
         weight_hash = target.weight_hash
-        device_name = str(target.device)
+        device_name = device_label(target.device)
         images = progress.add_row(f"  {card.id}: images", len(splits.member) + len(splits.test))
         result = annotate(target, splits=splits, on_batch=lambda n: progress.update_row(images, advance=n))
         progress.remove_row(images)

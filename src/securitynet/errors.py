@@ -75,3 +75,8 @@ class WhiteBoxUnavailableError(SecurityNetError):
 class CardCheckError(CardError):
     """A card does not describe its real model: it does not build, its weights do not fit, or its outputs are not
     what it declares (checked on a probe batch before the card is stored)."""
+
+
+class DeviceError(SecurityNetError):
+    """A torch device that cannot be used: not cpu / cuda / cuda:N, absent on this machine or cluster, or a GPU
+    request that contradicts the device (checked once, before any job starts)."""

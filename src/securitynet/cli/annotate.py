@@ -37,14 +37,16 @@ def annotate_command(
     max_images: int = typer.Option(
         None, min=1, help="Use at most this many images per split (a seeded random subset)."
     ),
-    device: str = typer.Option(None, help="torch device (default: cuda when available, else cpu)."),
+    device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu)."),
     force: bool = typer.Option(False, "--force", help="Measure again even when the same job is stored."),
     fmt: OutputFormat = FormatOption,
 ) -> None:
     """Annotate models: train accuracy on the member pool, test accuracy, overfit gap, classes, training size."""
     from securitynet.annotation import annotate_models
     from securitynet.catalog.query import select_cards
+    from securitynet.zoo.devices import resolve_device
 
+    resolve_device(device)  # an unusable device: one line before the run is recorded
     store = get_store()
     cards = select_cards(" ".join(query), store)  # raises a clear error when nothing matches
     run_id = f"annotate-{uuid.uuid4().hex[:12]}"

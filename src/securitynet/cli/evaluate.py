@@ -123,6 +123,9 @@ def register(app: typer.Typer) -> None:
         address: str = typer.Option(None, "--address", help="Ray cluster address ('auto' or host:port)."),
         workers: int = typer.Option(None, "--workers", min=1, help="Worker processes (process) or CPUs (local Ray)."),
         device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: the GPU when present)."),
+        gpus_per_job: float = typer.Option(
+            None, "--gpus-per-job", help="Ray: GPUs each job reserves, e.g. 0.5 to share one (default 1 on a GPU)."
+        ),
         random_weights: bool = typer.Option(
             False, "--random-weights", help="Use randomly initialised models (offline checks; stored apart)."
         ),
@@ -142,17 +145,13 @@ def register(app: typer.Typer) -> None:
 
         Exit code 1 when any job failed (its error is stored and printed); the other jobs still ran.
         """
+        from securitynet.engine.executors import make_executor
         from securitynet.engine.plan import build_plan
         from securitynet.engine.run import execute_plan
         from securitynet.engine.selection import select_models
 
-        if device is not None and device.split(":")[0] not in ("cpu", "cuda"):
-            raise typer.BadParameter(f"--device must be cpu, cuda or cuda:N, got {device!r}")
-        if device is not None and device.startswith("cuda") and executor is not ExecutorChoice.ray:
-            import torch
-
-            if not torch.cuda.is_available():
-                raise typer.BadParameter("--device cuda: this machine has no usable CUDA device")
+        runner = make_executor(executor.value, workers=workers, address=address)
+        runner.check_device(device, gpus_per_job)  # an unusable device: one line before anything runs
         machine = fmt is not StreamFormat.table
         # With a machine format, standard output carries only the data; what people read goes to stderr.
         say = err_console if machine else console
@@ -179,8 +178,8 @@ def register(app: typer.Typer) -> None:
             return
         on_record = (lambda record: emit_line(record_row(record))) if fmt is StreamFormat.jsonl else None
         summary = execute_plan(
-            plan, store, executor=executor.value, workers=workers, address=address, device=device,
-            progress=progress, console=say, torch_threads=threads, on_record=on_record,
+            plan, store, executor=runner, device=device, gpus_per_job=gpus_per_job, progress=progress,
+            console=say, torch_threads=threads, on_record=on_record,
         )
         if fmt is not StreamFormat.jsonl:
             _print_results(summary, fmt.value, all_metrics)

@@ -229,12 +229,12 @@ class JobContext:
         job_key: str = "standalone",
     ) -> JobContext:
         """A context outside any run (notebooks, unit tests of attacks): same behaviour, nothing stored."""
-        from securitynet.zoo.target import default_device
+        from securitynet.zoo.devices import resolve_device
 
         root = artifacts_root if artifacts_root is not None else config.artifacts_dir() / "standalone"
         return cls(
             card=card, seed=seed, job_key=job_key, access=access,
-            device=torch.device(device) if device is not None else default_device(),
+            device=resolve_device(device),
             cache=cache or PosteriorCache(), artifacts_dir=artifacts_dir_for(root, card.id, "standalone", job_key),
         )
 

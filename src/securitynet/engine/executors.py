@@ -7,6 +7,7 @@ out of memory) does not stop the run: the jobs it did not report come back as fa
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -29,13 +30,21 @@ from securitynet.engine.worker import (
     failed_record,
     run_model_group,
 )
-from securitynet.errors import SecurityNetError
+from securitynet.errors import DeviceError, SecurityNetError
+from securitynet.zoo.devices import parse_device, resolve_device
 
 EXECUTORS = ("local", "process", "ray")
 
 
 class Executor:
     name = "executor"
+
+    def check_device(self, device: str | None, gpus_per_job: float | None = None) -> None:
+        """A DeviceError, before any job starts, when the run's device cannot be used here."""
+        if gpus_per_job is not None:
+            raise DeviceError(f"--gpus-per-job applies to --executor ray, not {self.name}")
+        if device is not None:
+            resolve_device(device)
 
     def run(self, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
         raise NotImplementedError
@@ -202,6 +211,35 @@ class RayExecutor(Executor):
         self.address = address
         self.workers = workers
 
+    def check_device(self, device: str | None, gpus_per_job: float | None = None) -> None:
+        """Checks what the driver can know; whether the cluster has GPUs is checked once connected (`run`)."""
+        name, parsed = device, parse_device(device) if device is not None else None
+        gpus = gpus_per_job
+        if gpus is not None and not (gpus > 0 and math.isfinite(gpus)):
+            raise DeviceError(f"--gpus-per-job must be a number of GPUs above 0 (0.5 shares one GPU), got {gpus}")
+        if parsed is not None and parsed.type == "cpu" and gpus is not None:
+            raise DeviceError("--gpus-per-job asks for GPUs but --device is cpu")
+        if parsed is not None and parsed.type == "cuda" and parsed.index is not None:
+            # Ray hides every GPU but the task's own (CUDA_VISIBLE_DEVICES), so cuda:1 would not exist there.
+            raise DeviceError(f"--device {name}: Ray chooses each job's GPU; use --device cuda")
+
+    @staticmethod
+    def gpus_to_request(settings: RunSettings, cluster_gpus: float) -> float:
+        """``num_gpus`` for each task: 0 on the CPU. Ray hides GPUs from tasks that do not reserve one, so the
+        default device reserves one wherever the cluster has GPUs, or every job would silently run on CPU."""
+        if settings.device is not None and settings.device.startswith("cpu"):
+            return 0
+        wants_gpu = settings.device is not None or settings.gpus_per_job is not None or cluster_gpus > 0
+        if not wants_gpu:
+            return 0
+        num_gpus = settings.gpus_per_job if settings.gpus_per_job is not None else 1
+        if cluster_gpus < num_gpus:
+            raise DeviceError(
+                f"each job asks for {num_gpus:g} GPU(s) but the Ray cluster has {cluster_gpus:g}; "
+                "use --device cpu or add GPU nodes"
+            )
+        return num_gpus
+
     def _init(self, ray: Any) -> bool:
         """Connect or start Ray; True when this call started it (and must shut it down)."""
         if ray.is_initialized():
@@ -232,14 +270,9 @@ class RayExecutor(Executor):
             started_here = self._init(ray)
         try:
             options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
-            # Ray hides GPUs from tasks that do not reserve one, so "default device" must reserve one
-            # wherever the cluster has GPUs, or every job would silently run on CPU.
-            if settings.device:
-                wants_gpu = settings.device.startswith("cuda")
-            else:
-                wants_gpu = ray.cluster_resources().get("GPU", 0) > 0
-            if wants_gpu:
-                options["num_gpus"] = 1
+            num_gpus = self.gpus_to_request(settings, ray.cluster_resources().get("GPU", 0))
+            if num_gpus:
+                options["num_gpus"] = num_gpus
             elif settings.device is None:
                 settings = replace(settings, device="cpu")
             task = ray.remote(_ray_group_events).options(**options)

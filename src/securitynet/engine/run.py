@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -31,6 +31,9 @@ from securitynet.engine.selection import select_models
 from securitynet.engine.worker import JobFinished, RunSettings, failed_record
 from securitynet.errors import UnknownModelError
 from securitynet.store.database import JobRecord, job_key
+
+if TYPE_CHECKING:
+    import torch
 
 
 def new_run_id() -> str:
@@ -73,7 +76,8 @@ def execute_plan(
     executor: str | Executor = "local",
     workers: int | None = None,
     address: str | None = None,
-    device: str | None = None,
+    device: str | torch.device | None = None,
+    gpus_per_job: float | None = None,
     progress: bool = True,
     console: Console | None = None,
     command: str | None = None,
@@ -87,17 +91,22 @@ def execute_plan(
 
     ``on_record`` is called with each record once it is stored (``evaluate --format jsonl`` prints it).
 
+    ``device``: cpu, cuda or cuda:N (None: the GPU when there is one); ``gpus_per_job``: what each Ray task
+    reserves (default 1 on a GPU). A device that cannot be used raises a DeviceError before any job starts.
+
     ``posterior_cache=False`` makes every attack compute its own posteriors (for benchmarks and for
     checking that the cache changes nothing).
     """
     runner = executor if isinstance(executor, Executor) else make_executor(executor, workers=workers, address=address)
+    device = str(device) if device is not None else None  # RunSettings travel to workers as plain values
     run_id = new_run_id()
     settings = RunSettings(
         run_id=run_id, software_version=securitynet.__version__, executor=runner.name, device=device,
         pretrained=plan.pretrained, cache_root=cache_root, disk_cache=posterior_cache,
         memory_cache_bytes=DEFAULT_MEMORY_BYTES if posterior_cache else 0, artifacts_root=artifacts_root,
-        torch_threads=torch_threads,
+        torch_threads=torch_threads, gpus_per_job=gpus_per_job,
     )
+    runner.check_device(device, gpus_per_job)  # one clear error before anything is recorded, not one per job
     summary = RunSummary(run_id=run_id, status="running", skipped=len(plan.done),
                          not_applicable=len(plan.not_applicable))
     if not plan.groups:

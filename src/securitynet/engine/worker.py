@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import platform
 import time
 import traceback
@@ -33,6 +34,7 @@ from securitynet.engine.plan import Job, ModelGroup
 from securitynet.engine.seeding import derive_seed, seed_everything
 from securitynet.errors import WeightsError
 from securitynet.store.database import JobRecord
+from securitynet.zoo.devices import device_label
 from securitynet.zoo.target import TargetModel
 
 
@@ -44,6 +46,7 @@ class RunSettings:
     software_version: str
     executor: str = "local"
     device: str | None = None  # None: the GPU when there is one
+    gpus_per_job: float | None = None  # Ray: GPUs each task reserves (None: 1 when the job runs on a GPU)
     pretrained: bool = True
     cache_root: str | None = None  # posterior cache folder; None: <cache dir>/posteriors
     disk_cache: bool = True
@@ -85,13 +88,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"[:64]
-    return str(device)
-
-
 def _environment(settings: RunSettings) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -100,6 +96,8 @@ def _environment(settings: RunSettings) -> dict[str, Any]:
         "host": platform.node(),
         "executor": settings.executor,
         "torch_threads": torch.get_num_threads(),
+        # Which physical GPUs "cuda:0" was (Ray and schedulers set this per task).
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
 
 
@@ -149,7 +147,7 @@ def run_job(
 ) -> JobRecord:
     """Run one job on a loaded model; never raises for the job's own failures."""
     started, clock = _now(), time.perf_counter()
-    device = _device_name(target.device)
+    device = device_label(target.device)
     ctx: JobContext | None = None
     cache_before = cache.stats.as_dict()
     try:

@@ -11,8 +11,9 @@ from securitynet.catalog.card import ModelCard
 from securitynet.catalog.lookup import find_card
 from securitynet.errors import WeightsError
 from securitynet.zoo.archs import build_architecture
+from securitynet.zoo.devices import resolve_device
 from securitynet.zoo.layout import compare, layout_of
-from securitynet.zoo.target import TargetModel, default_device
+from securitynet.zoo.target import TargetModel
 from securitynet.zoo.weights import fetch_weights, load_state_dict_file, sha256_file, try_fetch
 
 
@@ -92,7 +93,7 @@ def load_target(
     """
     if isinstance(card, str):
         card = find_card(card, store)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     if card.weights.format == "onnx":
         return _load_onnx(card, device, pretrained=pretrained, weights_path=weights_path)
     module = build_module(card)

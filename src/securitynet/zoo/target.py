@@ -10,13 +10,10 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
+from securitynet.zoo.devices import default_device
 from securitynet.zoo.heads import posteriors
 from securitynet.zoo.memory_format import as_layout, use_channels_last
 from securitynet.zoo.output_check import check_outputs
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:

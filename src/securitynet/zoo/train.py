@@ -35,8 +35,9 @@ import torch.nn.functional as F
 from securitynet.catalog.card import InputSpec
 from securitynet.errors import TrainingError
 from securitynet.progress import ProgressDisplay
+from securitynet.zoo.devices import resolve_device
 from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
-from securitynet.zoo.target import default_device, images_to_tensor
+from securitynet.zoo.target import images_to_tensor
 
 # Bumped whenever a change to this file changes what a recipe trains, so recipe hashes (and with
 # them cached self-trained weights) are invalidated instead of silently reused.
@@ -188,7 +189,7 @@ def train_classifier(
     included (1.02 vs 1.06 ms a step) and a LeNet-5 on 28x28 most (11.9 vs 15.3 ms).
     """
     recipe = (recipe or TrainRecipe()).replace(**overrides) if overrides else (recipe or TrainRecipe())
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     images = _check_images(images)
     num_examples = len(images)
     hard, soft = _check_targets(num_examples, labels, soft_labels)

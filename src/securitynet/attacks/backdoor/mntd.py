@@ -220,6 +220,8 @@ class Mntd(Attack):
             )
         trained = train_meta_classifier(card.dataset, params, device=ctx.device)
         posteriors = target.predict_proba(trained.queries)
+        # The trained meta-classifier is kept on the CPU between jobs (one per dataset and parameters) and
+        # scores a single vector here: moving it to the GPU would cost more than the product it computes.
         score = meta_score(trained.meta, posteriors, "cpu")
         truth = ground_truth(card)
         metrics: dict[str, float | None] = {

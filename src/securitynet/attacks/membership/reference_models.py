@@ -496,6 +496,7 @@ def _trained_model(
     model_seed: int,
     device: Any,
 ) -> ReferenceModel:
+    from securitynet.zoo.devices import resolve_device
     from securitynet.zoo.train import init_module, train_classifier
 
     key = _model_key(spec, trained_on, pool, model_seed)
@@ -503,7 +504,7 @@ def _trained_model(
     path = folder / f"{key}.safetensors"
     note_path = folder / f"{key}.json"
     recipe = spec.recipe.replace(seed=model_seed)
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    device = resolve_device(device)  # the job's device (ctx.device); alone: the GPU when there is one
     module = init_module(spec.architecture, spec.num_classes, seed=model_seed, arch_kwargs=spec.arch_kwargs)
     note = _read_note(note_path, path)
     trained_now = note is None
