@@ -14,8 +14,8 @@ import torch
 from timm.models import get_pretrained_cfg
 from typer.testing import CliRunner
 
-from securitynet.catalog.sources import BUILTIN_SOURCES
-from securitynet.catalog.sources.timm_hub import card_for_tag, iter_cards, tag_counts
+from securitynet.catalog.sources import BUILTIN_SOURCES, timm_hub
+from securitynet.catalog.sources.timm_hub import card_for_tag, iter_cards, tag_counts, timm_pretrained_tags
 from securitynet.cli import app
 from securitynet.errors import CardError
 from securitynet.zoo.coverage import sample_images
@@ -31,7 +31,7 @@ LABEL_SET_BUDGET = 25_000_000
 def test_one_card_per_pretrained_image_classifier_tag() -> None:
     """Every tag timm lists is a card unless its pretrained head is no classifier: none at all (num_classes 0),
     or a CLIP-style image-text projection (a 'clip' tag whose width is no label set timm knows)."""
-    tags = timm.list_pretrained()
+    tags = timm_pretrained_tags()
     cards = {card.id: card for card in iter_cards()}
     features = {t for t in tags if get_pretrained_cfg(t).num_classes == 0}
     assert f"timm/{next(iter(features))}" not in cards
@@ -43,6 +43,24 @@ def test_one_card_per_pretrained_image_classifier_tag() -> None:
     assert len(cards) == counts.classifiers == counts.pretrained - counts.features - counts.embeddings
     assert set(cards) <= {f"timm/{t}" for t in tags}
     assert "securitynet.catalog.sources.timm_hub" in BUILTIN_SOURCES
+
+
+@pytest.mark.slow
+def test_tags_other_packages_register_with_timm_are_not_timm_cards() -> None:
+    """robustbench registers some of its zoo models with timm on import; they stay robustbench's cards, so the
+    timm source gives the same cards whatever was imported first (it gave 12 more after the robustbench tests)."""
+    from securitynet.catalog.sources.robustbench import model_zoo
+
+    model_zoo()
+    registered_by_others = {
+        tag for tag in timm.list_pretrained() if not timm.models.model_entrypoint(
+            timm.models.get_arch_name(tag)).__module__.startswith("timm.")}
+    assert "alexnet_imagenet_corruptions" in {tag.split(".")[0] for tag in registered_by_others}
+    timm_hub._kinds.cache_clear()
+    timm_hub._cards.cache_clear()
+    cards = {card.id for card in iter_cards()}
+    assert not {f"timm/{tag}" for tag in registered_by_others} & cards
+    assert set(timm_pretrained_tags()) == set(timm.list_pretrained()) - registered_by_others
 
 
 def test_a_card_carries_the_pretrained_config() -> None:

@@ -90,11 +90,24 @@ class TagCounts:
     embeddings: int
 
 
+def timm_pretrained_tags() -> list[str]:
+    """The pretrained tags that timm itself ships, in timm's order.
+
+    `timm.list_pretrained()` also lists tags that other packages register with timm when they are imported
+    (robustbench registers 12 of its zoo models): those are the other source's models, not timm's, and counting
+    them would make this source's cards depend on what happened to be imported first.
+    """
+    import timm
+    from timm.models import get_arch_name, model_entrypoint
+
+    return [
+        tag for tag in timm.list_pretrained() if model_entrypoint(get_arch_name(tag)).__module__.startswith("timm.")
+    ]
+
+
 @lru_cache(maxsize=1)
 def _kinds() -> dict[str, str]:
-    import timm
-
-    return {tag: kind_of(tag, _cfg(tag)) for tag in timm.list_pretrained()}
+    return {tag: kind_of(tag, _cfg(tag)) for tag in timm_pretrained_tags()}
 
 
 def classifier_tags() -> list[str]:
