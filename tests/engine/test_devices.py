@@ -198,3 +198,11 @@ def test_a_job_run_on_an_explicit_cpu_device_stores_cpu(tmp_path, tiny_cards) ->
     assert set(jobs.device) == {"cpu"}
     # Which physical GPUs a job saw is kept with it (None here: nothing restricted them).
     assert all("cuda_visible_devices" in data["environment"] for data in jobs.data_json)
+
+
+def test_zoo_refuses_an_unusable_device_in_one_line(tmp_path, no_cuda: None) -> None:
+    result = runner.invoke(app, ["--db", str(tmp_path / "zoo.sqlite"), "zoo", "trojan", "--dataset", "digits",
+                                 "--clean", "1", "--trojaned", "1", "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "device cuda: no usable CUDA device" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output  # refused before any model trained

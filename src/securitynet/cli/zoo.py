@@ -29,13 +29,15 @@ def trojan_command(
     architectures: str = typer.Option(None, "--architectures", help="Comma separated (default: per dataset)."),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Training epochs (default: per dataset)."),
     min_attack_success: float = typer.Option(0.8, "--min-asr", help="Redraw backdoors below this success rate."),
-    device: str = typer.Option(None, "--device", help="cpu or cuda (default: the GPU when there is one)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: the GPU when there is one)."),
     force: bool = typer.Option(False, "--force", help="Retrain even when verified weights exist."),
     as_json: bool = typer.Option(False, "--json", help="Print the cards' ground truth as JSON."),
 ) -> None:
     """Train clean models and backdoored twins (BadNets, Blended, WaNet) with their ground truth on the cards."""
+    from securitynet.zoo.devices import resolve_device
     from securitynet.zoo.trojan.trojan_zoo import TrojanZooSpec, build_trojan_zoo
 
+    resolve_device(device)  # an unusable device: one line before any model trains
     spec = TrojanZooSpec(
         dataset=dataset,
         n_clean=clean,

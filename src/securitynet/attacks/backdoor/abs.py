@@ -167,7 +167,7 @@ def _elevation(log_probs: torch.Tensor, labels: np.ndarray) -> tuple[int, float]
         others = labels != label
         if not others.any() or not np.all(tops[others] == label):
             continue
-        two = torch.topk(strongest[torch.from_numpy(others)], 2, dim=1).values
+        two = torch.topk(strongest[torch.from_numpy(others).to(strongest.device)], 2, dim=1).values
         margin = float((two[:, 0] - two[:, 1]).min())
         if margin > best_margin:
             best_label, best_margin = int(label), margin
