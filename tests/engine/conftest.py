@@ -55,3 +55,13 @@ def tiny_cards(engine_env: dict[str, Path], digits_train):
                        steps=steps)
         for i, steps in enumerate((0, 5, 40))
     ]
+
+
+@pytest.fixture
+def one_attack_per_family() -> dict[str, dict]:
+    """One cheap attack of each family (membership, stealing, backdoor) with parameters for the tiny digits models."""
+    return {
+        "mia.correctness": {"n": 100},
+        "stealing.knockoff": {"budget": 200, "epochs": 1, "min_steps": 5, "curve": [1.0]},
+        "backdoor.strip": {"n_inputs": 40, "n_calibration": 40, "n_overlay": 4, "n_overlay_pool": 80},
+    }

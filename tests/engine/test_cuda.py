@@ -17,14 +17,6 @@ from securitynet.store import Store
 
 pytestmark = pytest.mark.cuda
 
-# One cheap attack of each family, sized for the tiny 8x8 digits models (as in test_devices.py).
-ONE_PER_FAMILY = {
-    "mia.correctness": {"n": 100},
-    "stealing.knockoff": {"budget": 200, "epochs": 1, "min_steps": 5, "curve": [1.0]},
-    "backdoor.strip": {"n_inputs": 40, "n_calibration": 40, "n_overlay": 4, "n_overlay_pool": 80},
-}
-
-
 def _run(tmp_path, name: str, cards, attacks: dict, **options):
     store = Store(f"sqlite:///{tmp_path / f'{name}.sqlite'}")
     plan = build_plan(cards, ",".join(attacks), seeds=1, params=attacks, store=store)
@@ -33,11 +25,11 @@ def _run(tmp_path, name: str, cards, attacks: dict, **options):
     return store.jobs_frame(), store.results_frame()
 
 
-def test_every_family_runs_on_the_gpu_and_records_it(tmp_path, tiny_cards) -> None:
-    jobs, results = _run(tmp_path, "cuda", tiny_cards[2:], ONE_PER_FAMILY, device="cuda")
+def test_every_family_runs_on_the_gpu_and_records_it(tmp_path, tiny_cards, one_attack_per_family) -> None:
+    jobs, results = _run(tmp_path, "cuda", tiny_cards[2:], one_attack_per_family, device="cuda")
     name = torch.cuda.get_device_name(0)
     assert set(jobs.device) == {f"cuda:0 ({name})"[:64]}
-    assert sorted(jobs.attack) == sorted(ONE_PER_FAMILY)
+    assert sorted(jobs.attack) == sorted(one_attack_per_family)
     _, on_cpu = _run(tmp_path, "cpu", tiny_cards[2:], {"mia.correctness": {"n": 100}}, device="cpu")
     # Label-only membership on the same images: the GPU's posteriors give the same top-1 labels.
     gpu = results[results.attack == "mia.correctness"].set_index("metric").value

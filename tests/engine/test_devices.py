@@ -180,21 +180,14 @@ def test_ray_refuses_a_gpu_run_on_a_cluster_without_enough_gpus(monkeypatch, tmp
 
 # --- the device a job ran on is stored with its result ---------------------------------------------
 
-# One cheap attack of each family, sized for the tiny 8x8 digits models.
-ONE_PER_FAMILY = {
-    "mia.correctness": {"n": 100},
-    "stealing.knockoff": {"budget": 200, "epochs": 1, "min_steps": 5, "curve": [1.0]},
-    "backdoor.strip": {"n_inputs": 40, "n_calibration": 40, "n_overlay": 4, "n_overlay_pool": 80},
-}
-
-
-def test_a_job_run_on_an_explicit_cpu_device_stores_cpu(tmp_path, tiny_cards) -> None:
+def test_a_job_run_on_an_explicit_cpu_device_stores_cpu(tmp_path, tiny_cards, one_attack_per_family) -> None:
     store = Store(f"sqlite:///{tmp_path / 'device.sqlite'}")
-    plan = build_plan(tiny_cards[2:], ",".join(ONE_PER_FAMILY), seeds=1, params=ONE_PER_FAMILY, store=store)
+    attacks = one_attack_per_family
+    plan = build_plan(tiny_cards[2:], ",".join(attacks), seeds=1, params=attacks, store=store)
     summary = execute_plan(plan, store, device=torch.device("cpu"), progress=False)
     assert [r.error for r in summary.failed] == []
     jobs = store.jobs_frame()
-    assert sorted(jobs.attack) == sorted(ONE_PER_FAMILY)
+    assert sorted(jobs.attack) == sorted(one_attack_per_family)
     assert set(jobs.device) == {"cpu"}
     # Which physical GPUs a job saw is kept with it (None here: nothing restricted them).
     assert all("cuda_visible_devices" in data["environment"] for data in jobs.data_json)
