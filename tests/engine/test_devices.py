@@ -199,3 +199,24 @@ def test_zoo_refuses_an_unusable_device_in_one_line(tmp_path, no_cuda: None) -> 
     assert result.exit_code == 1
     assert "device cuda: no usable CUDA device" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output  # refused before any model trained
+
+
+def test_process_pool_spawns_its_workers(monkeypatch, tmp_path, tiny_cards) -> None:
+    """CUDA cannot be used in forked children, so workers are spawned, for --device cuda as for any other run."""
+    from securitynet.engine import executors
+
+    asked: list[str | None] = []
+
+    class _Stop(Exception):
+        pass
+
+    def get_context(method: str | None = None) -> Any:
+        asked.append(method)
+        raise _Stop
+
+    monkeypatch.setattr(executors.mp, "get_context", get_context)
+    plan = build_plan(tiny_cards[:1], "test.probe", seeds=1, store=Store(f"sqlite:///{tmp_path / 'p.sqlite'}"))
+    settings = RunSettings(run_id="r", software_version="0", executor="process", device="cuda")
+    with pytest.raises(_Stop):
+        list(make_executor("process").run(plan.groups, settings))
+    assert asked == ["spawn"]
