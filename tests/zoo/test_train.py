@@ -245,7 +245,7 @@ def test_wide_resnet_depth_must_be_6n_plus_4():
         build_architecture("wrn", 10, depth=12)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
+@pytest.mark.cuda
 def test_training_on_the_gpu_learns(digits):
     images, labels, test_images, test_labels = digits
     module = init_module("mlp", 10, seed=0, arch_kwargs=MLP_KWARGS)
