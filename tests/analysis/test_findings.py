@@ -56,7 +56,7 @@ def test_findings_name_extremes_best_stealing_backdoor_verdicts_correlation_and_
                         f"out-of-distribution 0.450 ({CLEAN_A})")
     assert lines[3] == (f"backdoor, {BADNET} (backdoored, target 1): FLAGGED by abs (target 1), "
                         "neural_cleanse (target 1); not by mntd")
-    assert lines[4] == f"backdoor, 2 clean public models: false alarm: {CLEAN_A} by abs (target 1)"
+    assert lines[4] == f"backdoor, 2 clean public models: 1 not flagged; false alarm: {CLEAN_A} by abs (target 1)"
     # AUC rises with the gap on both attacks: rho 1 (the 4 models), and the CI collapses to one point.
     assert lines[5].startswith("membership AUC vs overfit gap: Spearman rho 1.00 (mia.entropy, n = 4")
     assert lines[5].endswith("1.00 to 1.00 over 2 attack variants")

@@ -92,7 +92,7 @@ def backdoor_lines(agg: pd.DataFrame, cov: pd.DataFrame, models: pd.DataFrame, p
     """Verdicts on the public models: each backdoored model flagged or not, and the clean ones' false alarms."""
     truth = cov.set_index("model_id").backdoored
     targets = models.set_index("id").backdoor_target
-    lines, clean, alarms = [], [], []
+    lines, clean, alarms, alarmed = [], [], [], set()
     for model_id in public_ids:
         verdicts = _verdicts(agg, model_id)
         if not verdicts:
@@ -112,9 +112,12 @@ def backdoor_lines(agg: pd.DataFrame, cov: pd.DataFrame, models: pd.DataFrame, p
         else:
             clean.append(model_id)
             alarms += [f"{model_id} by {name}" for name in flagged]
+            if flagged:
+                alarmed.add(model_id)
     if clean:
+        quiet = len(clean) - len(alarmed)
         lines.append(f"backdoor, {len(clean)} clean public models: " +
-                     (f"false alarm: {'; '.join(alarms)}" if alarms else "none flagged"))
+                     (f"{quiet} not flagged; false alarm: {'; '.join(alarms)}" if alarms else "none flagged"))
     return lines or ["backdoor: no detector verdict on the public models"]
 
 
