@@ -24,6 +24,7 @@ from pathlib import Path
 from securitynet import config
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import ChecksumError, WeightsError
+from securitynet.zoo.file_hashes import sha256_file
 
 HUB_URL = re.compile(r"^https://huggingface\.co/(?P<repo>[^/]+(?:/[^/]+)?)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
 SAFETENSORS = "model.safetensors"
@@ -123,11 +124,6 @@ def _git_blob_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    from securitynet.zoo.weights import sha256_file
-
-    return sha256_file(path)
-
 
 def verify_hub_file(path: Path, *, recorded: str | None, reported: str | None, what: str) -> str:
     """Check the cached file against the card's sha256, else the Hub's (reported now, or the blob's name).
@@ -136,7 +132,7 @@ def verify_hub_file(path: Path, *, recorded: str | None, reported: str | None, w
     """
     blob = Path(os.path.realpath(path))
     expected = recorded or reported or blob.name.lower()
-    actual = _sha256(blob)
+    actual = sha256_file(blob)
     if SHA256.match(expected):
         if actual != expected:
             whose = "the card records" if recorded else "the Hub reports"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,6 +33,7 @@ from securitynet.catalog.card import ModelCard, WeightsSpec
 from securitynet.errors import ChecksumError, UnsafeWeightsError, WeightsError
 from securitynet.zoo.archives import extract_member, file_members, normalise_name, strip_archive_suffix
 from securitynet.zoo.download import DEFAULT_POLICY, DownloadFailed, DownloadPolicy, discard_partial, download
+from securitynet.zoo.file_hashes import file_digests, sha256_file
 from securitynet.zoo.safe_load import load_checkpoint, load_state_dict_file
 
 __all__ = [
@@ -65,20 +66,6 @@ def _local_path(url: str) -> Path:
 
 
 # --- hashes ---------------------------------------------------------------------------------------
-
-
-def file_digests(path: str | Path, algorithms: Iterable[str], chunk_size: int = 1 << 20) -> dict[str, str]:
-    """Hex digests of a file for several algorithms, in one read."""
-    digests = {algo: hashlib.new(algo) for algo in algorithms}
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            for digest in digests.values():
-                digest.update(chunk)
-    return {algo: digest.hexdigest() for algo, digest in digests.items()}
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    return file_digests(path, ["sha256"], chunk_size)["sha256"]
 
 
 PREFIX_SUFFIX = "-prefix"
