@@ -98,11 +98,6 @@ def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
     raise ShapeError(f"normalisation has {len(values)} values for {channels} channels")
 
 
-def outputs_to_proba(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
-    """Raw outputs -> (N, C) posteriors, whatever the card's output kind (one implementation: `zoo.heads`)."""
-    return posteriors(outputs, output_kind)
-
-
 def _probe_input(module: torch.nn.Module, example: torch.Tensor, card: ModelCard) -> None:
     """A ShapeError naming the card's input.size when the module cannot run on a batch of that size.
 
@@ -163,7 +158,7 @@ class TargetModel:
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable: preprocessed input tensor -> posteriors (for white-box attacks)."""
-        return outputs_to_proba(self.module(as_layout(x, self.channels_last)), self.card.output_kind)
+        return posteriors(self.module(as_layout(x, self.channels_last)), self.card.output_kind)
 
     @torch.inference_mode()
     def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -175,7 +170,7 @@ class TargetModel:
             x = as_layout(x, self.channels_last)
             outputs = self.module(x)
             check_outputs(outputs, self.card)  # the output guard: nothing untrustworthy becomes a posterior
-            chunks.append(outputs_to_proba(outputs, self.card.output_kind).cpu())
+            chunks.append(posteriors(outputs, self.card.output_kind).cpu())
         if not chunks:
             return np.zeros((0, self.card.num_classes or 0), dtype=np.float32)
         probs = torch.cat(chunks).numpy()
