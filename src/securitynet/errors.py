@@ -1,6 +1,12 @@
 """Errors the system raises for bad input: each names the thing and what is wrong with it."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error message (library errors can run to pages), or the error's type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class SecurityNetError(Exception):
     """Base class: a clear, user-facing error."""
 

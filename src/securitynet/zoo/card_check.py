@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from securitynet.catalog.card import ModelCard
-from securitynet.errors import CardCheckError, DatasetError, SecurityNetError, ShapeError, WeightsError
+from securitynet.errors import CardCheckError, DatasetError, SecurityNetError, ShapeError, WeightsError, first_line
 from securitynet.zoo.loader import build_module, fetch_and_pin, load_target
 
 PROBE_IMAGES = 16
@@ -53,11 +53,6 @@ def _refuse(card: ModelCard, field: str, detail: str) -> CardCheckError:
     return CardCheckError(f"model card {card.id} not stored: {field}: {detail}")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _output_field(message: str) -> str:
     if "num_classes" in message:
         return "num_classes"
@@ -85,12 +80,11 @@ def _checkpoint_width(card: ModelCard, path: Path) -> int | None:
 
 def _check_builds(card: ModelCard) -> None:
     try:
-        if card.weights.format != "onnx":  # an ONNX file is its own architecture, built when it is loaded
-            build_module(card)
+        build_module(card)
     except SecurityNetError as exc:
-        raise _refuse(card, "architecture", _first_line(exc)) from None
+        raise _refuse(card, "architecture", first_line(exc)) from None
     except Exception as exc:  # noqa: BLE001 - any constructor error means the card's architecture is wrong
-        raise _refuse(card, "architecture", f"{card.architecture} does not build: {_first_line(exc)}") from None
+        raise _refuse(card, "architecture", f"{card.architecture} does not build: {first_line(exc)}") from None
 
 
 def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray, str] | None = None) -> CardCheck:
@@ -104,7 +98,7 @@ def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray,
     try:
         path, card = fetch_and_pin(card)
     except WeightsError as exc:
-        raise _refuse(card, "weights", _first_line(exc)) from None
+        raise _refuse(card, "weights", first_line(exc)) from None
     images, described = probe if probe is not None else probe_batch(card)
     try:
         target = load_target(card, device=device, weights_path=path)
@@ -113,17 +107,17 @@ def check_card(card: ModelCard, *, device: str = "cpu", probe: tuple[np.ndarray,
         if width is not None:
             raise _refuse(card, "num_classes", f"the card says {card.num_classes}, the weights' output layer has "
                                                f"{width} outputs") from None
-        raise _refuse(card, "weights", _first_line(exc)) from None
+        raise _refuse(card, "weights", first_line(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the first forward pass (layout probe) runs on the card's input size
         raise _refuse(card, "input", f"the model fails on inputs of size {card.input.size} with "
-                                     f"{card.input.channels} channel(s): {_first_line(exc)}") from None
+                                     f"{card.input.channels} channel(s): {first_line(exc)}") from None
     try:
         with torch.inference_mode():
             target.predict_proba(images)
     except ShapeError as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         raise _refuse(card, _output_field(message), message.removeprefix(f"model {card.id}: ")) from None
     except Exception as exc:  # noqa: BLE001 - the model cannot take the card's input
         raise _refuse(card, "input", f"the model fails on inputs of size {card.input.size} with "
-                                     f"{card.input.channels} channel(s): {_first_line(exc)}") from None
+                                     f"{card.input.channels} channel(s): {first_line(exc)}") from None
     return CardCheck(card=card, probe=described, weight_hash=target.weight_hash)

@@ -22,8 +22,8 @@ import torch
 import torch.nn as nn
 
 from securitynet.catalog.card import ModelCard
-from securitynet.catalog.sources.onnx_file import first_line, onnx_signature, read_onnx_file
-from securitynet.errors import SecurityNetError, WeightsError, WhiteBoxUnavailableError
+from securitynet.catalog.sources.onnx_file import onnx_signature, read_onnx_file
+from securitynet.errors import SecurityNetError, WeightsError, WhiteBoxUnavailableError, first_line
 from securitynet.zoo.target import TargetModel
 
 if TYPE_CHECKING:

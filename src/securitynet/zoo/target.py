@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec, ModelCard
-from securitynet.errors import ShapeError
+from securitynet.errors import ShapeError, first_line
 from securitynet.zoo.devices import default_device
 from securitynet.zoo.heads import posteriors
 from securitynet.zoo.memory_format import as_layout, use_channels_last
@@ -109,7 +109,7 @@ def _probe_input(module: torch.nn.Module, example: torch.Tensor, card: ModelCard
     except Exception as exc:  # noqa: BLE001 - whatever the layer, the input the card describes does not run
         spec = card.input
         assert spec is not None
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc)
         raise ShapeError(
             f"model {card.id} does not accept the input its card describes (input.size {list(spec.size)}, "
             f"input.channels {spec.channels}): {detail}; check the card's input.size and input.channels"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from securitynet.catalog.card import ModelCard
-from securitynet.errors import CardError, WeightsError
+from securitynet.errors import CardError, WeightsError, first_line
 
 if TYPE_CHECKING:
     import onnx
@@ -66,12 +66,6 @@ def _graph_tensors(graph: Any) -> Any:
                 yield from _graph_tensors(attribute.g)
             for subgraph in attribute.graphs:
                 yield from _graph_tensors(subgraph)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error message (library errors can run to pages)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_onnx_file(path: str | Path) -> onnx.ModelProto:
