@@ -7,7 +7,8 @@ from io import StringIO
 from rich.console import Console
 from rich.text import Text
 
-from securitynet.progress import ProgressDisplay, fit, one_line
+from securitynet.progress import ProgressDisplay, one_line
+from securitynet.text import shorten_middle
 
 
 def test_off_a_terminal_each_finished_item_is_one_line_with_its_count_and_outcome() -> None:
@@ -56,8 +57,8 @@ def test_on_a_terminal_the_bar_shows_what_runs_now_and_the_failures() -> None:
 
 def test_long_names_are_shortened_in_the_middle_and_errors_to_their_first_line() -> None:
     name = "pytorchcv/resnet1001_cifar100 mia.shadow"
-    short = fit(name, 20)
+    short = shorten_middle(name, 20)
     assert len(short) == 20 and short.startswith("pytorchcv/") and short.endswith("ia.shadow") and "…" in short
-    assert fit("short", 20) == "short"
+    assert shorten_middle("short", 20) == "short"
     assert one_line("first\nsecond") == "first" and one_line(None) == "unknown error"
     assert len(one_line("x" * 500)) == 160

@@ -30,17 +30,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from securitynet.text import shorten_middle
+
 DESCRIPTION_WIDTH = 40
 OTHER_COLUMNS_WIDTH = 40  # bar, counts, failures and time left take about this much of a line
 REASON_WIDTH = 160
-
-
-def fit(text: str, width: int = DESCRIPTION_WIDTH) -> str:
-    """``text`` in at most ``width`` characters, shortened in the middle (both ends of a model id say most)."""
-    if len(text) <= width:
-        return text
-    keep = width - 1
-    return text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
 
 
 def one_line(reason: BaseException | str | None) -> str:
@@ -82,7 +76,7 @@ class ProgressDisplay:
         self.width = max(DESCRIPTION_WIDTH // 2, self.console.width - OTHER_COLUMNS_WIDTH)
         self._progress = Progress(*(columns or default_columns()), console=self.console, transient=transient,
                                   disable=not self.live)
-        self._main = self._progress.add_task(fit(label, self.width), total=total, note="")
+        self._main = self._progress.add_task(shorten_middle(label, self.width), total=total, note="")
 
     def __enter__(self) -> ProgressDisplay:
         self._progress.__enter__()
@@ -94,7 +88,8 @@ class ProgressDisplay:
 
     def working_on(self, what: str) -> None:
         """Name what the loop works on now, on the bar."""
-        self._progress.update(self._main, description=fit(f"{self.label}: {what}" if what else self.label, self.width))
+        description = f"{self.label}: {what}" if what else self.label
+        self._progress.update(self._main, description=shorten_middle(description, self.width))
 
     def advance(self, steps: float = 1) -> None:
         """Move the bar without finishing a named item (bytes, training steps)."""
@@ -123,11 +118,11 @@ class ProgressDisplay:
 
     # Rows under the main bar: one per model running now, images of one model, ...
     def add_row(self, description: str, total: float | None) -> TaskID:
-        return self._progress.add_task(fit(description, self.width), total=total, note="")
+        return self._progress.add_task(shorten_middle(description, self.width), total=total, note="")
 
     def update_row(self, row: TaskID, *, description: str | None = None, advance: float = 0, **fields: Any) -> None:
         if description is not None:
-            fields["description"] = fit(description, self.width)
+            fields["description"] = shorten_middle(description, self.width)
         self._progress.update(row, advance=advance, **fields)
 
     def remove_row(self, row: TaskID) -> None:

@@ -53,9 +53,10 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from securitynet.text import shorten_middle
+
 Kind = Literal["id", "text", "number", "int", "bool"]
 MISSING_CELL = "–"
-ELLIPSIS = "…"
 # One space of padding and one rule between columns: what each column costs besides its text.
 _COLUMN_OVERHEAD = 2
 # A text column wraps at spaces, down to its longest word but not below this (a longer word is cut with "…").
@@ -289,10 +290,3 @@ def shape_id(text: str, width: int | None) -> str:
     return "\n".join(lines)
 
 
-def shorten_middle(text: str, width: int) -> str:
-    """``text`` with its middle replaced by an ellipsis so that it is at most ``width`` long."""
-    if len(text) <= width:
-        return text
-    keep = max(width - 1, 1)
-    head = (keep + 1) // 2
-    return text[:head] + ELLIPSIS + text[len(text) - (keep - head):]
