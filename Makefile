@@ -26,8 +26,10 @@ system-deps:
 test: $(STAMP) system-deps
 	bash scripts/with-test-postgres.sh $(BIN)/python -m pytest -q
 
+# Style and the import contracts of pyproject.toml [tool.importlinter] (the layers; store and analysis torch-free).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,16 +1,13 @@
 """SecurityNet: measure how vulnerable public machine-learning models are."""
 
 import warnings
-from importlib.metadata import PackageNotFoundError, version
+
+from securitynet.version import __version__
 
 # timm 1.0.9 (the version robustbench 1.1.1 pins) decorates a module with `torch.jit.interface`, which torch 2.14
 # deprecates: importing timm printed a FutureWarning about timm's code on every command that lists the catalog.
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated", category=FutureWarning)
 
-try:
-    __version__ = version("securitynet")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = ["__version__", "evaluate", "load", "results"]
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from securitynet import __version__
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import DatasetError, SecurityNetError
 from securitynet.store import JobRecord, Store
+from securitynet.version import __version__
 
 ANNOTATION_ATTACK = "annotation"
 ANNOTATION_VERSION = "2"  # 2: subset-trained models use only their training images as members

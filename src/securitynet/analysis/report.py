@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 
-from securitynet import __version__
 from securitynet.analysis import html as h
 from securitynet.analysis.figures import FIGURES, png_and_svg
 from securitynet.analysis.frames import AnalysisData, load_analysis_data
@@ -41,6 +40,7 @@ from securitynet.analysis.stats import (
     public_vs_selftrained,
 )
 from securitynet.errors import SecurityNetError
+from securitynet.version import __version__
 
 REPORT_FILE = "report.html"
 MARKDOWN_FILE = "securitynet_database.md"

@@ -11,9 +11,9 @@ from collections import Counter
 
 import typer
 
-from securitynet import __version__
 from securitynet.cli.common import clean_errors, console, err_console, get_store
 from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
+from securitynet.version import __version__
 
 # JSON / CSV: every value of AnnotationRow.as_dict, published beside measured.
 ANNOTATION_COLUMNS = [Column(key) for key in (

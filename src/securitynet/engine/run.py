@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from rich.console import Console
 
-import securitynet
 from securitynet.attacks.base import Attack
 from securitynet.catalog.card import ModelCard
 from securitynet.engine.cache import DEFAULT_MEMORY_BYTES
@@ -31,6 +30,7 @@ from securitynet.engine.selection import select_models
 from securitynet.engine.worker import JobFinished, RunSettings, failed_record
 from securitynet.errors import UnknownModelError
 from securitynet.store.database import JobRecord, job_key
+from securitynet.version import __version__
 
 if TYPE_CHECKING:
     import torch
@@ -101,7 +101,7 @@ def execute_plan(
     device = str(device) if device is not None else None  # RunSettings travel to workers as plain values
     run_id = new_run_id()
     settings = RunSettings(
-        run_id=run_id, software_version=securitynet.__version__, executor=runner.name, device=device,
+        run_id=run_id, software_version=__version__, executor=runner.name, device=device,
         pretrained=plan.pretrained, cache_root=cache_root, disk_cache=posterior_cache,
         memory_cache_bytes=DEFAULT_MEMORY_BYTES if posterior_cache else 0, artifacts_root=artifacts_root,
         torch_threads=torch_threads, gpus_per_job=gpus_per_job,
@@ -116,7 +116,7 @@ def execute_plan(
     mark_interrupted_runs(store)
     store.start_run(
         run_id, command=command or " ".join(sys.argv), executor=runner.name, host=platform.node(),
-        software_version=securitynet.__version__, pid=os.getpid(),
+        software_version=__version__, pid=os.getpid(),
     )
     expected = {job.key: job for group in plan.groups for job in group.jobs}
     status = "failed"

@@ -90,7 +90,7 @@ def _read_meta(part: Path) -> dict[str, Any]:
 
 
 def _user_agent() -> str:
-    from securitynet import __version__
+    from securitynet.version import __version__
 
     return f"securitynet/{__version__} (+https://github.com/TrustAIRLab/SecurityNet)"
 

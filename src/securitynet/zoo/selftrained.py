@@ -365,7 +365,7 @@ def _make_card(
     data_digest: str,
     poisoning: dict[str, Any] | None = None,
 ) -> ModelCard:
-    from securitynet import __version__
+    from securitynet.version import __version__
 
     source_indices = np.asarray(data.indices)[positions]
     train = recipe.train
