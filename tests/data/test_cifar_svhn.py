@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 
 from securitynet.data import DatasetError, get_dataset, load_split
-from securitynet.data.datasets.cifar import CIFAR10_FILES, CIFAR100_FILES
+from securitynet.data.datasets.table import CIFAR10_FILES, CIFAR100_FILES
 from securitynet.data.formats.cifar_pickle import read_batch, write_batch
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from securitynet.data import load_split
-from securitynet.data.datasets.digits import original_indices, scale_to_uint8
+from securitynet.data.formats.sklearn_digits import original_indices, scale_to_uint8
 
 
 def test_digits_split_is_fixed_disjoint_and_stratified() -> None:

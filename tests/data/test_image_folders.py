@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from securitynet.data import DatasetError, load_split
-from securitynet.data.datasets.imagenet import imagenet_classes
 from securitynet.data.formats.image_files import decode_image
+from securitynet.data.formats.imagenet_val import imagenet_classes
 
 RNG = np.random.default_rng(0)
 

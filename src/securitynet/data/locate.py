@@ -121,6 +121,11 @@ class FileSetLoader:
         return self.reader(info, split, located)
 
 
-def gz_or_plain(*names: str) -> tuple[tuple[str, ...], ...]:
-    """Alternatives for files that may be gzipped or not: all plain, then all .gz."""
-    return (tuple(names), tuple(f"{n}.gz" for n in names))
+def reader_by_split(default: Reader, **special: Reader) -> Reader:
+    """A reader that hands the splits named in `special` to their own reader and the others to `default`."""
+
+    def read(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+        return special.get(split, default)(info, split, located)
+
+    return read
+

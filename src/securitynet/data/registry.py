@@ -1,9 +1,9 @@
 """The dataset registry: what each dataset is, which splits it has, and one cached way to load a split.
 
-Built-in datasets live in `securitynet.data.datasets` (one module per family) and register themselves
-on import, which the `securitynet.data` package does once this module is loaded (so this module never
-imports them, and imports flow one way); `register_dataset` adds more (for example a local dataset with
-the same layout).
+Built-in datasets are one table, `securitynet.data.datasets.table` (readers in `securitynet.data.formats`),
+registered when the `securitynet.data` package imports `securitynet.data.datasets` after this module (so
+this module never imports them, and imports flow one way); `register_dataset` adds more (for example a
+local dataset with the same layout).
 """
 
 from __future__ import annotations

@@ -126,3 +126,10 @@ class ArraySplit:
             digest.update(np.ascontiguousarray(self.indices, dtype="<i8").tobytes())
             self._fingerprint.append(digest.hexdigest()[:16])
         return self._fingerprint[0]
+
+
+def whole_split(
+    images: np.ndarray, labels: np.ndarray, dataset: str, split: str, source: str, groups: np.ndarray | None = None
+) -> ArraySplit:
+    """A split exactly as its files hold it: the indices are the positions 0..N-1 in the files' order."""
+    return ArraySplit(images, labels, dataset, split, np.arange(len(images), dtype=np.int64), groups, source)

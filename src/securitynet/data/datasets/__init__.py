@@ -1,13 +1,7 @@
-"""Built-in datasets; each module registers its datasets when imported."""
+"""Built-in datasets (the table in `datasets.table`), registered when this package is imported."""
 
-from securitynet.data.datasets import (  # noqa: F401
-    cifar,
-    cub,
-    digits,
-    gtsrb,
-    imagenet,
-    medmnist,
-    mnist,
-    samples,
-    svhn,
-)
+from securitynet.data.datasets.table import builtin_datasets
+from securitynet.data.registry import register_dataset
+
+for _info in builtin_datasets():
+    register_dataset(_info)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from securitynet.data.split import class_numbers
+from securitynet.data.locate import Located, Reader
+from securitynet.data.split import ArraySplit, class_numbers, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 # The only globals a CIFAR batch needs: numpy's array reconstruction (module path before and after numpy 2).
 _ALLOWED_GLOBALS = {
@@ -83,6 +87,21 @@ def read_batches(paths: list[Path], label_key: str) -> tuple[np.ndarray, np.ndar
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(y)
     return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+def batch_files(base: str, train: tuple[str, ...], test: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Where torchvision's CIFAR classes put each split's batches below a root (`base/<batch>`)."""
+    return {"train": (tuple(f"{base}/{n}" for n in train),), "test": (tuple(f"{base}/{n}" for n in test),)}
+
+
+def batches_reader(label_key: str) -> Reader:
+    """Reads a split from its batch files; `label_key` is "labels" (CIFAR-10) or "fine_labels" (CIFAR-100)."""
+
+    def read(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+        images, labels = read_batches(list(located.files), label_key)
+        return whole_split(images, labels, info.name, split, located.describe())
+
+    return read
 
 
 def _labels(value: Any, path: Path, label_key: str) -> np.ndarray:

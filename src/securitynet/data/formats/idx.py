@@ -10,10 +10,16 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from securitynet.data.locate import Located
+from securitynet.data.split import ArraySplit, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 # Type codes of the IDX format (third byte of the magic number), as big-endian numpy dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -63,3 +69,21 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     payload = header + np.ascontiguousarray(array).astype(native.newbyteorder(">"), copy=False).tobytes()
     compress = path.suffix == ".gz" if compress is None else compress
     path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def idx_pair(prefix: str) -> tuple[tuple[str, ...], ...]:
+    """The image and label files of one MNIST-style split (`train`, `t10k`), plain or gzipped."""
+    names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    return (names, tuple(f"{n}.gz" for n in names))
+
+
+def read_idx_split(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+    """A split stored as an IDX image file (uint8, N x H x W) and an IDX label file."""
+    image_path, label_path = located.files
+    images = read_idx(image_path)
+    labels = read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != tuple(info.image_shape):
+        raise DatasetError(f"{image_path}: expected uint8 images (N, 28, 28), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetError(f"{label_path}: {labels.shape} labels for {len(images)} images in {image_path}")
+    return whole_split(images, labels.astype(np.int64), info.name, split, located.describe())

@@ -12,20 +12,23 @@ centre crop 448; imgclsmob's --input-size 448 --resize-inv-factor 0.74667), deco
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from securitynet.data.formats.image_files import decoded_images
-from securitynet.data.locate import FileSetLoader, Located
-from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit
+from securitynet.data.locate import Located
+from securitynet.data.split import ArraySplit, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 RESIZE, CROP = 600, 448
 ARCHIVE_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1"
 ARCHIVE_MD5 = "97eceeb196236b17998738112f37df78"
-_MARKERS = ("CUB_200_2011/images.txt", "CUB_200_2011/image_class_labels.txt",
-            "CUB_200_2011/train_test_split.txt", "CUB_200_2011/images")
+MARKERS = ("CUB_200_2011/images.txt", "CUB_200_2011/image_class_labels.txt",
+           "CUB_200_2011/train_test_split.txt", "CUB_200_2011/images")
 
 
 def _id_table(path: Path) -> dict[int, str]:
@@ -54,38 +57,5 @@ def read_cub(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
         raise DatasetError(f"CUB-200-2011 {split}: {len(missing)} listed images are missing, e.g. {missing[:3]}")
     y = np.asarray([int(labels[i]) - 1 for i in ids], dtype=np.int64)  # classes are numbered from 1
     images = decoded_images(f"cub200-{split}", files, resize=RESIZE, crop=CROP)
-    return ArraySplit(
-        images=images,
-        labels=y,
-        dataset=info.name,
-        split=split,
-        indices=np.arange(len(ids), dtype=np.int64),
-        source=f"{located.describe()} (resize {RESIZE}, centre crop {CROP}; indices in image-id order)",
-    )
-
-
-CUB200 = register_dataset(
-    DatasetInfo(
-        name="cub200",
-        num_classes=200,
-        category="natural",
-        image_shape=(CROP, CROP, 3),
-        splits=("train", "test"),
-        member_splits=("train",),
-        nonmember_split="test",
-        split_sizes={"train": 5_994, "test": 5_794},
-        license="research and non-commercial use (Caltech)",
-        homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
-        description=(
-            "Caltech-UCSD Birds-200-2011: 200 bird species, 5,994 train / 5,794 test (official split), "
-            f"stored at {CROP}x{CROP} colour (shorter side {RESIZE}, centre crop) as the imgclsmob models use it."
-        ),
-        loader=FileSetLoader(
-            folders=("", "cub200", "CUB200", "cub", "CUB"),
-            files={"train": (_MARKERS,), "test": (_MARKERS,)},
-            reader=read_cub,
-        ),
-        downloadable=True,
-        extra={"url": ARCHIVE_URL, "md5": ARCHIVE_MD5},
-    )
-)
+    source = f"{located.describe()} (resize {RESIZE}, centre crop {CROP}; indices in image-id order)"
+    return whole_split(images, y, info.name, split, source)

@@ -1,11 +1,9 @@
-"""GTSRB, the German Traffic Sign Recognition Benchmark (43 classes), at 32x32 colour.
+"""GTSRB's files in either layout: the 32x32 npz pair of ../shared/data, or the PPM folders torchvision unpacks.
 
-Two layouts are read:
-- `gtsrb/gtsrb_train_32x32.npz` (`x`, `y`, `track`) and `gtsrb/gtsrb_test_32x32.npz` (`x`, `y`, `filenames`),
-  the offline copy in ../shared/data (official PPMs resized to 32x32);
-- what `torchvision.datasets.GTSRB(root, download=True)` unpacks (`gtsrb/GTSRB/Training/<class>/TTTTT_FFFFF.ppm`,
-  `gtsrb/GTSRB/Final_Test/Images/*.ppm` + `gtsrb/GT-final_test.csv`), decoded once to 32x32 (bilinear, whole
-  image) into the cache.
+- `gtsrb_train_32x32.npz` (`x`, `y`, `track`) and `gtsrb_test_32x32.npz` (`x`, `y`, `filenames`): official PPMs
+  resized to 32x32;
+- `GTSRB/Training/<class>/TTTTT_FFFFF.ppm` and `GTSRB/Final_Test/Images/*.ppm` + `GT-final_test.csv`, decoded once
+  to 32x32 (bilinear, whole image) into the cache.
 
 Training images come in tracks: ~30 frames of one physical sign. Frames of a track are near-duplicates, so
 `groups` = label * 1000 + track identifies a sign and every split made here keeps a group on one side.
@@ -16,15 +14,18 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from securitynet.data.formats.image_files import decoded_images, list_images
 from securitynet.data.formats.npz import read_npz_array
-from securitynet.data.locate import FileSetLoader, Located
-from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit, class_numbers
+from securitynet.data.locate import Located
+from securitynet.data.split import ArraySplit, class_numbers, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 _TRACKS_PER_LABEL = 1000
 SIZE = 32
@@ -53,7 +54,7 @@ def _read_npz(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
         if track.shape != y.shape:
             raise DatasetError(f"{path}: {track.shape} track ids for {len(y)} images")
         groups = sign_groups(y, track)
-    return ArraySplit(x, y, info.name, split, np.arange(len(y), dtype=np.int64), groups, located.describe())
+    return whole_split(x, y, info.name, split, located.describe(), groups)
 
 
 def _read_torchvision(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
@@ -77,10 +78,8 @@ def _read_torchvision(info: DatasetInfo, split: str, located: Located) -> ArrayS
     if missing:
         raise DatasetError(f"GTSRB {split}: {len(missing)} listed images are missing, e.g. {missing[:3]}")
     images = decoded_images(f"gtsrb-{split}", files, size=(SIZE, SIZE))
-    return ArraySplit(
-        images, np.asarray(labels, dtype=np.int64), info.name, split, np.arange(len(files), dtype=np.int64), groups,
-        f"{located.describe()} (PPM files resized to 32x32, bilinear)",
-    )
+    return whole_split(images, np.asarray(labels, dtype=np.int64), info.name, split,
+                       f"{located.describe()} (PPM files resized to 32x32, bilinear)", groups)
 
 
 def _test_table(table: Path) -> list[tuple[str, int]]:
@@ -102,37 +101,8 @@ def _test_table(table: Path) -> list[tuple[str, int]]:
     return rows
 
 
-class _GtsrbLoader(FileSetLoader):
-    def read(self, info: DatasetInfo, split: str, located: Located) -> ArraySplit:
-        if located.files[0].suffix == ".npz":
-            return _read_npz(info, split, located)
-        return _read_torchvision(info, split, located)
-
-
-GTSRB = register_dataset(
-    DatasetInfo(
-        name="gtsrb",
-        num_classes=43,
-        category="natural",
-        image_shape=(SIZE, SIZE, 3),
-        splits=("train", "test"),
-        member_splits=("train",),
-        nonmember_split="test",
-        split_sizes={"train": 39_209, "test": 12_630},
-        license="no explicit license; published for research (Stallkamp et al. 2012), see the benchmark site",
-        homepage="https://benchmark.ini.rub.de/gtsrb_news.html",
-        description=(
-            "German traffic signs, 43 classes, 32x32 colour; 39,209 training images in tracks of near-duplicate "
-            "frames (groups = label*1000 + track, never split apart) and the 12,630 official test images."
-        ),
-        loader=_GtsrbLoader(
-            folders=("gtsrb", "GTSRB", ""),
-            files={
-                "train": (("gtsrb_train_32x32.npz",), ("GTSRB/Training",)),
-                "test": (("gtsrb_test_32x32.npz",), ("GTSRB/Final_Test/Images", "GT-final_test.csv")),
-            },
-            reader=_read_npz,
-        ),
-        downloadable=True,
-    )
-)
+def read_gtsrb(info: DatasetInfo, split: str, located: Located) -> ArraySplit:
+    """Either layout, told apart by what was found: an npz file or the PPM folders."""
+    if located.files[0].suffix == ".npz":
+        return _read_npz(info, split, located)
+    return _read_torchvision(info, split, located)

@@ -21,14 +21,17 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from securitynet.data.formats.image_files import decoded_images, list_images
-from securitynet.data.locate import FileSetLoader, Located
-from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit
+from securitynet.data.locate import Located
+from securitynet.data.split import ArraySplit, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 RESIZE, CROP = 256, 224
 _WNID = re.compile(r"^n\d{8}$")
@@ -156,39 +159,5 @@ def read_imagenet_val(info: DatasetInfo, split: str, located: Located) -> ArrayS
             raise DatasetError(f"{val_dir}: holds neither <wnid>/ folders nor images")
         y, how = _flat_labels(val_dir, located.root, files)
     images = decoded_images(f"imagenet-{split}", files, resize=RESIZE, crop=CROP)
-    return ArraySplit(
-        images=images,
-        labels=y,
-        dataset=info.name,
-        split=split,
-        indices=np.arange(len(files), dtype=np.int64),
-        source=f"{len(files)} images in {located.describe()}, {how} (resize {RESIZE}, centre crop {CROP})",
-    )
-
-
-IMAGENET = register_dataset(
-    DatasetInfo(
-        name="imagenet",
-        num_classes=1000,
-        category="natural",
-        image_shape=(CROP, CROP, 3),
-        splits=("val",),
-        member_splits=(),
-        nonmember_split="val",
-        license="ImageNet terms of access (non-commercial research)",
-        homepage="https://www.image-net.org/challenges/LSVRC/2012/",
-        description=(
-            "ImageNet-1k (ILSVRC2012) validation images with labels in the standard sorted-wnid class order, "
-            f"stored at {CROP}x{CROP} (shorter side {RESIZE}, centre crop). The 1.28M training images are not "
-            "registered, so ImageNet models have no member split here; a partial validation folder is accepted "
-            "and its size recorded."
-        ),
-        loader=FileSetLoader(
-            folders=("imagenet", "ImageNet", "ILSVRC2012", "imagenet-1k", "ILSVRC/Data/CLS-LOC"),
-            files={"val": (("val",), ("ILSVRC2012_img_val",))},
-            reader=read_imagenet_val,
-        ),
-        class_names=tuple(name for _wnid, name in imagenet_classes()),
-        how_to_get="download ILSVRC2012_img_val.tar from image-net.org (registration needed) and unpack it",
-    )
-)
+    source = f"{len(files)} images in {located.describe()}, {how} (resize {RESIZE}, centre crop {CROP})"
+    return whole_split(images, y, info.name, split, source)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from securitynet.data.locate import Located
-from securitynet.data.registry import DatasetInfo, register_dataset
-from securitynet.data.split import ArraySplit
+from securitynet.data.split import ArraySplit, whole_split
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.5
@@ -56,7 +59,9 @@ def original_indices(split: str) -> np.ndarray:
     return positions[split].copy()
 
 
-class _DigitsLoader:
+class DigitsLoader:
+    """Finds scikit-learn's bundled digits file and reads a split of it."""
+
     def locate(self, info: DatasetInfo, split: str, roots) -> Located | None:
         spec = importlib.util.find_spec("sklearn")
         if spec is None or spec.origin is None:
@@ -72,37 +77,9 @@ class _DigitsLoader:
 
         bunch = _load_digits()
         positions = original_indices(split)
-        return ArraySplit(
-            images=scale_to_uint8(bunch.images[positions]),
-            labels=bunch.target[positions].astype(np.int64),
-            dataset=info.name,
-            split=split,
-            indices=np.arange(len(positions), dtype=np.int64),
-            source=(
-                f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__}), values x255/16 rounded, "
-                f"stratified {1 - TEST_FRACTION:g}/{TEST_FRACTION:g} split with random_state={SPLIT_SEED}"
-            ),
+        source = (
+            f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__}), values x255/16 rounded, "
+            f"stratified {1 - TEST_FRACTION:g}/{TEST_FRACTION:g} split with random_state={SPLIT_SEED}"
         )
-
-
-DIGITS = register_dataset(
-    DatasetInfo(
-        name="digits",
-        num_classes=10,
-        category="natural",
-        image_shape=(8, 8),
-        splits=("train", "test"),
-        member_splits=("train",),
-        nonmember_split="test",
-        split_sizes={"train": 898, "test": 899},
-        license="CC BY 4.0 (UCI Optical Recognition of Handwritten Digits)",
-        homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset",
-        description=(
-            "scikit-learn digits, 8x8 grey, values 0..16 scaled to 0..255; a fixed stratified half/half "
-            f"train/test split (random_state={SPLIT_SEED}) of the 1,797 images."
-        ),
-        loader=_DigitsLoader(),
-        class_names=tuple(str(i) for i in range(10)),
-        how_to_get="it ships inside scikit-learn; reinstall scikit-learn",
-    )
-)
+        images = scale_to_uint8(bunch.images[positions])
+        return whole_split(images, bunch.target[positions].astype(np.int64), info.name, split, source)

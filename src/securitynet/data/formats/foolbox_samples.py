@@ -12,20 +12,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from securitynet.data.formats.image_files import decode_image
 from securitynet.data.locate import Located
-from securitynet.data.registry import DatasetInfo, register_dataset
 from securitynet.data.split import ArraySplit
 from securitynet.errors import DatasetError
+
+if TYPE_CHECKING:
+    from securitynet.data.registry import DatasetInfo
 
 _FOLDERS = ("samples", "foolbox_samples", "foolbox/data")
 
 
 class SamplesLoader:
+    """The files `<prefix>_<nn>_<label>.<ext>` of one sample set, in the first folder that has any."""
+
     def __init__(self, prefix: str, resize: int | None = None, crop: int | None = None) -> None:
         self.prefix, self.resize, self.crop = prefix, resize, crop
         self.pattern = re.compile(rf"^{re.escape(prefix)}_(\d+)_(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
@@ -79,34 +84,3 @@ class SamplesLoader:
             indices=np.asarray(numbers, dtype=np.int64),
             source=f"{len(found)} files {self.prefix}_*.* in {folder} (foolbox samples){self._transform_note()}",
         )
-
-
-def _register(
-    dataset: str, prefix: str, num_classes: int, shape: tuple[int, ...], split: str, what: str, **transform: int
-) -> None:
-    register_dataset(
-        DatasetInfo(
-            name=f"samples_{dataset}",
-            num_classes=num_classes,
-            category="natural",
-            image_shape=shape,
-            splits=(split,),
-            member_splits=(),
-            nonmember_split=split,
-            license="MIT (foolbox); images from " + what,
-            homepage="https://github.com/bethgelab/foolbox/tree/master/foolbox/data",
-            description=(
-                f"foolbox's sample images of {what}: a handful of held-out {split} images with their labels, "
-                "for smoke tests and as an out-of-distribution query source."
-            ),
-            loader=SamplesLoader(prefix, **transform),
-            how_to_get="the files are in ../shared/data/samples and in the foolbox PyPI package (foolbox/data)",
-        )
-    )
-
-
-_register("mnist", "mnist", 10, (28, 28), "test", "MNIST")
-_register("fashionmnist", "fashionMNIST", 10, (28, 28), "test", "Fashion-MNIST")
-_register("cifar10", "cifar10", 10, (32, 32, 3), "test", "CIFAR-10")
-_register("cifar100", "cifar100", 100, (32, 32, 3), "test", "CIFAR-100")
-_register("imagenet", "imagenet", 1000, (224, 224, 3), "val", "ImageNet (validation)", resize=256, crop=224)
