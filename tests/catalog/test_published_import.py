@@ -28,8 +28,8 @@ from securitynet.catalog.sources.published_table import (
 )
 from securitynet.cli import app
 from securitynet.errors import TableFormatError, TableRowsError
+from securitynet.job_identity import params_hash
 from securitynet.store import Store
-from securitynet.store.database import params_hash
 
 README = "reference/securitynet_database_README.md"
 

@@ -19,7 +19,7 @@ from securitynet.attacks.base import Attack, AttackError
 from securitynet.attacks.registry import match_attacks
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import SecurityNetError
-from securitynet.store.database import job_key, params_hash
+from securitynet.job_identity import job_key, params_hash
 
 JobState = Literal["pending", "done", "not-applicable"]
 

@@ -15,8 +15,8 @@ from rich.progress import TaskID
 
 from securitynet.engine.plan import Job, ModelGroup
 from securitynet.engine.worker import Event, JobFinished, ModelFinished, ModelStarted
+from securitynet.job_identity import JobRecord
 from securitynet.progress import ProgressDisplay
-from securitynet.store import JobRecord
 
 
 def job_name(job: Job | JobRecord, *, with_seed: bool = False) -> str:

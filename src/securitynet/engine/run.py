@@ -29,7 +29,7 @@ from securitynet.engine.progress import RunProgress
 from securitynet.engine.selection import select_models
 from securitynet.engine.worker import JobFinished, RunSettings, failed_record
 from securitynet.errors import UnknownModelError
-from securitynet.store.database import JobRecord, job_key
+from securitynet.job_identity import JobRecord, job_key
 from securitynet.version import __version__
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from securitynet.engine.context import JobContext, artifacts_dir_for
 from securitynet.engine.plan import Job, ModelGroup
 from securitynet.engine.seeding import derive_seed, seed_everything
 from securitynet.errors import WeightsError
-from securitynet.store.database import JobRecord
+from securitynet.job_identity import JobRecord
 from securitynet.zoo.devices import device_label
 from securitynet.zoo.target import TargetModel
 

@@ -1,5 +1,6 @@
 """The SQL store: models, datasets, papers, runs, jobs and long-form results (SQLAlchemy, no torch)."""
 
-from securitynet.store.database import JobRecord, Store
+from securitynet.job_identity import JobRecord  # defined on the ground floor; re-exported for the store's callers
+from securitynet.store.database import Store
 
 __all__ = ["JobRecord", "Store"]

@@ -38,6 +38,7 @@ from securitynet.catalog.sources.published_table import (
     PublishedDatabase,
     read_securitynet_database,
 )
+from securitynet.job_identity import JobRecord, params_hash
 
 SOURCE = "published"
 ORIGIN = "published:securitynet-2024"
@@ -276,7 +277,7 @@ class PublishedImport:
     """Everything one import writes, built and validated before any write."""
 
     cards: list[ModelCard]
-    jobs: list[Any]  # JobRecord; typed loosely so this module's import does not pull in the store
+    jobs: list[JobRecord]
     papers: list[dict[str, Any]]
     report: ImportReport
 
@@ -397,10 +398,8 @@ def build_card(row: ModelRow, card_id: str, dataset: str, occurrence: int, repor
 
 
 def build_jobs(card: ModelCard, row: ModelRow, values: Mapping[str, float | None],
-               reasons: Mapping[str, str], source: str) -> list[Any]:
+               reasons: Mapping[str, str], source: str) -> list[JobRecord]:
     """One job per published (attack, params) of this row, its metrics None where not measured."""
-    from securitynet.store import JobRecord  # the store is the writer; kept out of parsing
-
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = defaultdict(list)
     for column, spec in PUBLISHED_COLUMNS.items():
         if column in row.numbers:  # the Security table has no WRN / ImageNet-query columns
@@ -458,7 +457,7 @@ def build_import(database: PublishedDatabase) -> PublishedImport:
         report.warnings.append(f"{database.source}, table '{SECTION_TITLES[duplicate.table]}', line {duplicate.line}: "
                                f"duplicate of line {duplicate.first_line} (identical cells); kept once")
     cards: list[ModelCard] = []
-    jobs: list[Any] = []
+    jobs: list[JobRecord] = []
     seen: Counter[str] = Counter()
     taken: set[str] = set()
     for row in [*database.benchmark, *database.security]:
@@ -556,8 +555,6 @@ def published_records(cards: Sequence[ModelCard], results: Any = None) -> list[d
     """
     lookup: dict[tuple[str, str, str, str], float | None] = {}
     if results is not None and len(results):
-        from securitynet.store.database import params_hash
-
         for rec in results.itertuples(index=False):
             value = None if rec.value is None or (isinstance(rec.value, float) and math.isnan(rec.value)) \
                 else float(rec.value)
