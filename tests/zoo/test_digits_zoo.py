@@ -127,20 +127,6 @@ def test_a_tampered_weight_file_is_retrained_to_the_same_bytes(home):
     assert other_seed.card.id.endswith("-s4")
 
 
-def test_weights_are_written_atomically(home, monkeypatch):
-    target = home / "models" / "atomic" / "w.safetensors"
-    selftrained._write_atomically(target, b"first version")
-
-    def crash(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(selftrained.os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
-        selftrained._write_atomically(target, b"second version that never lands")
-    assert target.read_bytes() == b"first version"  # the old file is untouched
-    assert sorted(p.name for p in target.parent.iterdir()) == ["w.safetensors"]  # no temporary file left
-
-
 def test_a_missing_card_file_means_retraining(home):
     from securitynet.data import load_split
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import yaml
 
 from securitynet.cli.common import clean_errors, console, err_console, get_store
 from securitynet.cli.output import Column, emit
+from securitynet.files import atomic_write_text
 
 catalog_app = typer.Typer(help="The catalog of public models: list, show, export, import.", no_args_is_help=True)
 
@@ -199,16 +198,7 @@ def export_cards(
         typer.echo(text, nl=False)
         return
     out = out.expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename: a failed export never leaves half a file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, text)  # a failed export never leaves half a file
     console.print(f"wrote {len(cards)} card(s) as {fmt.value} to {out}")
 
 

@@ -32,8 +32,8 @@ import torch
 
 from securitynet import config
 from securitynet.catalog.card import ModelCard
-from securitynet.engine.files import atomic_write
 from securitynet.engine.inference import BatchedPredictor
+from securitynet.files import atomic_write
 from securitynet.zoo.target import TargetModel
 
 # Bump when the meaning of cached files changes (e.g. how posteriors are computed).

@@ -22,9 +22,9 @@ from securitynet.attacks.base import AccessError
 from securitynet.catalog.card import ModelCard
 from securitynet.engine.access import count_queries, unwrap
 from securitynet.engine.cache import PosteriorCache, split_key
-from securitynet.engine.files import atomic_write
 from securitynet.engine.seeding import derive_seed
 from securitynet.errors import DatasetError
+from securitynet.files import atomic_write
 
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from securitynet.files import atomic_path
 from securitynet.store import schema
 
 CHUNK = 2000
@@ -29,9 +28,12 @@ WHERE j.status = 'done'
 def write_snapshot(store: Any, path: str | Path) -> Path:
     """Copy every table of the store into a new SQLite file at ``path`` (replaced atomically)."""
     path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    with atomic_path(path) as temporary:
+        _copy_tables(store, temporary)
+    return path
+
+
+def _copy_tables(store: Any, temporary: Path) -> None:
     target = sa.create_engine(f"sqlite:///{temporary}")
     try:
         schema.metadata.create_all(target)
@@ -44,13 +46,8 @@ def write_snapshot(store: Any, path: str | Path) -> Path:
             sink.exec_driver_sql(MODEL_RESULTS_VIEW)
         with target.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=DELETE")  # one self-contained file, nothing beside it
+    finally:
         target.dispose()
-        os.replace(temporary, path)
-    except BaseException:
-        target.dispose()
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def distinct_attack_metrics(path: str | Path) -> list[tuple[str, list[str]]]:

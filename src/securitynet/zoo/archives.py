@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from securitynet.errors import UnsafeWeightsError, WeightsError
+from securitynet.files import atomic_path
 
 ArchiveKind = Literal["zip", "tar"]
 MemberKind = Literal["file", "dir", "symlink", "hardlink"]
@@ -180,19 +181,12 @@ def _open_member(archive: Path, kind: ArchiveKind, name: str) -> Iterator[IO[byt
 
 def _copy_member(archive: Path, kind: ArchiveKind, name: str, dest: Path) -> None:
     """Write one regular member to `dest` through a temporary file in the same folder."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".extracting", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, _open_member(archive, kind, name) as src:
-            shutil.copyfileobj(src, out, length=1 << 20)
-        os.replace(tmp, dest)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"archive {archive}: member {name!r} cannot be extracted (corrupt?): {exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(dest, suffix=".extracting") as tmp:
+        try:
+            with open(tmp, "wb") as out, _open_member(archive, kind, name) as src:
+                shutil.copyfileobj(src, out, length=1 << 20)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+            raise WeightsError(f"archive {archive}: member {name!r} cannot be extracted (corrupt?): {exc}") from None
 
 
 def extract_member(archive: Path, member: str | None, dest: Path) -> Path:

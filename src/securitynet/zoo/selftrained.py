@@ -17,9 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ import torch
 from securitynet import config
 from securitynet.catalog.card import InputSpec, ModelCard, WeightsSpec
 from securitynet.errors import CardError, DatasetError, TrainingError, WeightsError
+from securitynet.files import atomic_write_bytes
 from securitynet.zoo.target import TargetModel
 from securitynet.zoo.train import TRAINER_VERSION, TrainRecipe, TrainReport, init_module, train_classifier
 from securitynet.zoo.weights import sha256_file
@@ -239,7 +238,7 @@ def train_selftrained(
     card = _make_card(
         recipe, info, spec, num_classes, path, sha256, size, report, data, indices, data_digest, poisoning
     )
-    _write_atomically(_card_path(path), json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
+    atomic_write_bytes(_card_path(path), json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
     if store is not None:
         store.upsert_card(card)
     return SelfTrainedResult(card=card, trained=True, report=report)
@@ -332,23 +331,8 @@ def _save_weights_atomically(module: torch.nn.Module, path: Path) -> tuple[str, 
     # One metadata key only: safetensors writes its metadata map in no fixed order, and the bytes (hence
     # the sha256) must be a function of the weights alone. Provenance lives in the card beside the file.
     payload = save(state, metadata={"format": "pt"})
-    _write_atomically(path, payload)
+    atomic_write_bytes(path, payload)
     return hashlib.sha256(payload).hexdigest(), len(payload)
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _make_card(
@@ -441,7 +425,7 @@ def save_card(card: ModelCard) -> Path:
     if not path.is_file() or card.weights.sha256 != sha256_file(path):
         raise CardError(f"model card {card.id} does not describe the weight file {path}; train it first")
     card_file = _card_path(path)
-    _write_atomically(card_file, json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
+    atomic_write_bytes(card_file, json.dumps(card.to_dict(), indent=1, sort_keys=True).encode())
     return card_file
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from securitynet import config
 from securitynet.errors import DatasetError
+from securitynet.files import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -92,14 +92,8 @@ def decoded_images(
     if target.exists():
         return np.load(target, mmap_mode="r")
     height, width = (size[1], size[0]) if size is not None else (crop, crop)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, suffix=".npy.part")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".npy.part") as tmp_name:
         _decode_into(tmp_name, tag, files, (height, width), resize, crop, size, workers)
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return np.load(target, mmap_mode="r")
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from securitynet import config
 from securitynet.errors import DatasetError
+from securitynet.files import atomic_path
 
 LARGE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024 * 1024
@@ -91,9 +90,7 @@ def _cached_memmap(path: Path, key: str, fh, shape, fortran: bool, dtype: np.dty
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{path.stem}-{key}-{tag[:16]}.npy"
     if not target.exists():
-        fd, tmp_name = tempfile.mkstemp(dir=folder, suffix=".npy.part")
-        os.close(fd)
-        try:
+        with atomic_path(target, suffix=".npy.part") as tmp_name:
             out = np.lib.format.open_memmap(tmp_name, mode="w+", dtype=dtype, shape=tuple(shape), fortran_order=fortran)
             flat = out.reshape(-1, order="F" if fortran else "C").view(np.uint8)
             done = 0
@@ -105,8 +102,4 @@ def _cached_memmap(path: Path, key: str, fh, shape, fortran: bool, dtype: np.dty
                 done += len(chunk)
             out.flush()
             del flat, out
-            os.replace(tmp_name, target)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
     return np.load(target, mmap_mode="r")
