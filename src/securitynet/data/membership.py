@@ -214,16 +214,7 @@ def sample_membership(
     if int(n) != n or n <= 0:
         raise DatasetError(f"n must be a positive integer, got {n!r}")
     n = int(n)
-    if member_split is None:
-        member_split, member_reason = resolve_member_split(info, roots)
-        if member_split is None:
-            raise DatasetError(f"dataset {info.name!r} has no member split: {member_reason}")
-    else:
-        member_reason = "given by the caller"
-    nonmember_split = nonmember_split or info.nonmember_split
-    if nonmember_split is None:
-        raise DatasetError(f"dataset {info.name!r} has no held-out split for non-members; pass nonmember_split")
-
+    member_split, member_reason, nonmember_split = _splits(info, member_split, nonmember_split, roots)
     excluded = normalise_exclude(exclude, info.name)
     unknown = sorted(set(excluded) - set(info.splits))
     if unknown:  # a misspelt split would silently exclude nothing
@@ -249,33 +240,13 @@ def sample_membership(
         "by_group": bool(grouped),
         "exclude_counts": {k: int(len(v)) for k, v in excluded.items()},
     }
-
     if member_split == nonmember_split:
-        split = members_from
-        positions, left_out = _usable(split, excluded.get(split.split, np.zeros(0, np.int64)), grouped)
-        use_groups = grouped and split.groups is not None
-        units = _group_order(split, positions, np.random.default_rng(seeds[0]), use_groups)
-        n_used = min(n, _largest_balanced(units, min(n, len(positions) // 2)))
-        member_pos, nonmember_pos = _deal(units, [n_used, n_used])  # type: ignore[misc]
-        description["same_split"] = True
-        description["usable"] = {split.split: int(len(positions))}
-        description["usable"].update({f"{split.split}_{k}": v for k, v in left_out.items()})
-        if use_groups and np.intersect1d(split.groups[member_pos], split.groups[nonmember_pos]).size:
-            raise DatasetError(f"{info.name}/{split.split}: a group straddles members and non-members (a bug)")
+        member_pos, nonmember_pos = _draw_from_one_split(members_from, n, excluded, grouped, seeds[0], description)
     else:
-        chosen = []
-        usable = {}
-        for part, part_seed in ((members_from, seeds[0]), (nonmembers_from, seeds[1])):
-            use_groups = grouped and part.groups is not None
-            positions, left_out = _usable(part, excluded.get(part.split, np.zeros(0, np.int64)), use_groups)
-            usable[part.split] = int(len(positions))
-            usable.update({f"{part.split}_{k}": v for k, v in left_out.items()})
-            chosen.append((positions, np.random.default_rng(part_seed)))
-        n_used = min(n, len(chosen[0][0]), len(chosen[1][0]))
-        member_pos, nonmember_pos = (np.sort(rng.choice(pos, size=n_used, replace=False)) for pos, rng in chosen)
-        description["same_split"] = False
-        description["usable"] = usable
-
+        member_pos, nonmember_pos = _draw_from_two_splits(
+            members_from, nonmembers_from, n, excluded, grouped, seeds, description
+        )
+    n_used = len(member_pos)
     if n_used == 0:
         raise DatasetError(
             f"{info.name}: no members/non-members left to draw from {member_split!r}/{nonmember_split!r} "
@@ -294,3 +265,69 @@ def sample_membership(
         nonmember_fingerprint=nonmembers.fingerprint(),
     )
     return MembershipSample(members=members, nonmembers=nonmembers, seed=seed, description=description)
+
+
+def _splits(
+    info: DatasetInfo,
+    member_split: str | None,
+    nonmember_split: str | None,
+    roots: Iterable[str | os.PathLike[str]] | None,
+) -> tuple[str, str, str]:
+    """(member split, why it was chosen, non-member split): the caller's, else the dataset's."""
+    if member_split is None:
+        member_split, member_reason = resolve_member_split(info, roots)
+        if member_split is None:
+            raise DatasetError(f"dataset {info.name!r} has no member split: {member_reason}")
+    else:
+        member_reason = "given by the caller"
+    nonmember_split = nonmember_split or info.nonmember_split
+    if nonmember_split is None:
+        raise DatasetError(f"dataset {info.name!r} has no held-out split for non-members; pass nonmember_split")
+    return member_split, member_reason, nonmember_split
+
+
+def _draw_from_one_split(
+    split: ArraySplit,
+    n: int,
+    excluded: dict[str, np.ndarray],
+    grouped: bool,
+    seed: np.random.SeedSequence,
+    description: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Members and non-members carved disjointly from one split (by whole groups where it has them)."""
+    positions, left_out = _usable(split, excluded.get(split.split, np.zeros(0, np.int64)), grouped)
+    use_groups = grouped and split.groups is not None
+    units = _group_order(split, positions, np.random.default_rng(seed), use_groups)
+    n_used = min(n, _largest_balanced(units, min(n, len(positions) // 2)))
+    member_pos, nonmember_pos = _deal(units, [n_used, n_used])  # type: ignore[misc]
+    description["same_split"] = True
+    description["usable"] = {split.split: int(len(positions))}
+    description["usable"].update({f"{split.split}_{k}": v for k, v in left_out.items()})
+    if use_groups and np.intersect1d(split.groups[member_pos], split.groups[nonmember_pos]).size:
+        raise DatasetError(f"{split.dataset}/{split.split}: a group straddles members and non-members (a bug)")
+    return member_pos, nonmember_pos
+
+
+def _draw_from_two_splits(
+    members_from: ArraySplit,
+    nonmembers_from: ArraySplit,
+    n: int,
+    excluded: dict[str, np.ndarray],
+    grouped: bool,
+    seeds: Sequence[np.random.SeedSequence],
+    description: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """As many members as non-members (at most n), each drawn without replacement from its own split."""
+    chosen = []
+    usable = {}
+    for part, part_seed in ((members_from, seeds[0]), (nonmembers_from, seeds[1])):
+        use_groups = grouped and part.groups is not None
+        positions, left_out = _usable(part, excluded.get(part.split, np.zeros(0, np.int64)), use_groups)
+        usable[part.split] = int(len(positions))
+        usable.update({f"{part.split}_{k}": v for k, v in left_out.items()})
+        chosen.append((positions, np.random.default_rng(part_seed)))
+    n_used = min(n, len(chosen[0][0]), len(chosen[1][0]))
+    member_pos, nonmember_pos = (np.sort(rng.choice(pos, size=n_used, replace=False)) for pos, rng in chosen)
+    description["same_split"] = False
+    description["usable"] = usable
+    return member_pos, nonmember_pos

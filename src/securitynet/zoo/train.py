@@ -190,6 +190,74 @@ def train_classifier(
     """
     recipe = (recipe or TrainRecipe()).replace(**overrides) if overrides else (recipe or TrainRecipe())
     device = resolve_device(device)
+    run = _set_up(module, images, labels, soft_labels, input_spec, recipe, device, max_preconvert_bytes, description)
+    history: list[dict[str, float]] = []
+    step = 0
+    stopped_early = False
+    cuda_devices = [device] if device.type == "cuda" else []
+    threads = _cpu_threads(device, num_threads)
+    with (
+        torch.random.fork_rng(devices=cuda_devices),
+        ProgressDisplay(run.total_steps, description, enabled=progress, transient=True, lines=False) as bar,
+        _torch_threads(threads),
+        usual_layout_after(module, run.channels_last),
+    ):
+        torch.manual_seed(recipe.seed)
+        module.train()
+        while step < run.total_steps and not stopped_early:
+            step, stopped_early, epoch_record = _train_epoch(run, step, bar)
+            history.append({"epoch": float(len(history) + 1), **epoch_record})
+            bar.working_on(f"epoch {len(history)} loss {history[-1]['loss']:.3f}")
+        used_threads = torch.get_num_threads() if device.type == "cpu" else None
+    module.eval()
+    return TrainReport(
+        final_loss=history[-1]["loss"],
+        epochs=step / run.batches_per_epoch,
+        steps=step,
+        seconds=time.perf_counter() - run.start,
+        history=history,
+        final_train_accuracy=history[-1]["accuracy"],
+        stopped_early=stopped_early,
+        recipe_hash=recipe.hash(),
+        device=str(device),
+        num_examples=run.num_examples,
+        threads=used_threads,
+        channels_last=run.channels_last,
+    )
+
+
+@dataclass
+class _Run:
+    """One training run once set up: the module, its inputs and targets, and the optimisation state."""
+
+    module: nn.Module
+    inputs: _DatasetTensor
+    hard: torch.Tensor | None
+    soft: torch.Tensor | None
+    recipe: TrainRecipe
+    description: str
+    channels_last: bool
+    num_examples: int
+    batches_per_epoch: int
+    total_steps: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    generator: torch.Generator
+    start: float
+
+
+def _set_up(
+    module: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray | Sequence[int] | None,
+    soft_labels: np.ndarray | None,
+    input_spec: InputSpec,
+    recipe: TrainRecipe,
+    device: torch.device,
+    max_preconvert_bytes: int,
+    description: str,
+) -> _Run:
+    """Check the data against the module, move both to ``device`` and build optimizer, schedule and generator."""
     images = _check_images(images)
     num_examples = len(images)
     hard, soft = _check_targets(num_examples, labels, soft_labels)
@@ -205,94 +273,80 @@ def train_classifier(
         raise TrainingError(f"labels go up to {int(hard.max())} but the module has {num_outputs} outputs")
     if soft is not None and soft.shape[1] != num_outputs:
         raise TrainingError(f"soft labels have {soft.shape[1]} classes but the module has {num_outputs} outputs")
-    hard = hard.to(device) if hard is not None else None
-    soft = soft.to(device) if soft is not None else None
 
     batches_per_epoch = max(1, math.ceil(num_examples / recipe.batch_size))
     if num_examples % recipe.batch_size == 1 and batches_per_epoch > 1:
         batches_per_epoch -= 1  # a lone last example joins the previous batch (batch norm needs two)
     total_steps = recipe.steps if recipe.steps is not None else recipe.epochs * batches_per_epoch
     optimizer = _make_optimizer(module, recipe)
-    scheduler = _make_schedule(optimizer, recipe, total_steps)
-    generator = torch.Generator().manual_seed(recipe.seed)
-
-    history: list[dict[str, float]] = []
-    step = 0
-    stopped_early = False
-    start = time.perf_counter()
-    cuda_devices = [device] if device.type == "cuda" else []
-    threads = _cpu_threads(device, num_threads)
-    with (
-        torch.random.fork_rng(devices=cuda_devices),
-        ProgressDisplay(total_steps, description, enabled=progress, transient=True, lines=False) as bar,
-        _torch_threads(threads),
-        usual_layout_after(module, channels_last),
-    ):
-        torch.manual_seed(recipe.seed)
-        module.train()
-        epoch = 0
-        while step < total_steps and not stopped_early:
-            epoch += 1
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
-            for batch_index in _epoch_batches(num_examples, recipe.batch_size, generator):
-                x = inputs.batch(batch_index)
-                if recipe.augmentation != "none":
-                    x = as_layout(_augment(x, recipe.augmentation, generator), channels_last)
-                index = batch_index.to(device)
-                logits = module(x)
-                if soft is not None:
-                    target_probs = soft[index]
-                    loss = _soft_loss(logits, target_probs, recipe.soft_label_loss)
-                    reference = hard[index] if hard is not None else target_probs.argmax(1)
-                else:
-                    reference = hard[index]
-                    loss = F.cross_entropy(logits, reference, label_smoothing=recipe.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise TrainingError(_divergence(description, loss.item(), step, recipe.lr))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                loss_sum += loss.detach() * len(batch_index)
-                correct += (logits.detach().argmax(1) == reference).sum()
-                seen += len(batch_index)
-                bar.advance()
-                if step >= total_steps:
-                    break
-                if recipe.max_time_s is not None and time.perf_counter() - start > recipe.max_time_s:
-                    stopped_early = True
-                    break
-            history.append(
-                {
-                    "epoch": float(epoch),
-                    "step": float(step),
-                    "loss": loss_sum.item() / seen,
-                    "accuracy": correct.item() / seen,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            bar.working_on(f"epoch {epoch} loss {history[-1]['loss']:.3f}")
-        used_threads = torch.get_num_threads() if device.type == "cpu" else None
-    module.eval()
-    return TrainReport(
-        final_loss=history[-1]["loss"],
-        epochs=step / batches_per_epoch,
-        steps=step,
-        seconds=time.perf_counter() - start,
-        history=history,
-        final_train_accuracy=history[-1]["accuracy"],
-        stopped_early=stopped_early,
-        recipe_hash=recipe.hash(),
-        device=str(device),
-        num_examples=num_examples,
-        threads=used_threads,
+    return _Run(
+        module=module,
+        inputs=inputs,
+        hard=hard.to(device) if hard is not None else None,
+        soft=soft.to(device) if soft is not None else None,
+        recipe=recipe,
+        description=description,
         channels_last=channels_last,
+        num_examples=num_examples,
+        batches_per_epoch=batches_per_epoch,
+        total_steps=total_steps,
+        optimizer=optimizer,
+        scheduler=_make_schedule(optimizer, recipe, total_steps),
+        generator=torch.Generator().manual_seed(recipe.seed),
+        start=time.perf_counter(),
     )
+
+
+def _train_epoch(run: _Run, step: int, bar: ProgressDisplay) -> tuple[int, bool, dict[str, float]]:
+    """One pass over the data (cut short at the last step or the time limit): (step, stopped early, record)."""
+    recipe, device = run.recipe, run.inputs.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    stopped_early = False
+    for batch_index in _epoch_batches(run.num_examples, recipe.batch_size, run.generator):
+        x = run.inputs.batch(batch_index)
+        if recipe.augmentation != "none":
+            x = as_layout(_augment(x, recipe.augmentation, run.generator), run.channels_last)
+        logits, reference, loss = _batch_loss(run, x, batch_index.to(device))
+        if not torch.isfinite(loss):
+            raise TrainingError(_divergence(run.description, loss.item(), step, recipe.lr))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        if run.scheduler is not None:
+            run.scheduler.step()
+        step += 1
+        loss_sum += loss.detach() * len(batch_index)
+        correct += (logits.detach().argmax(1) == reference).sum()
+        seen += len(batch_index)
+        bar.advance()
+        if step >= run.total_steps:
+            break
+        if recipe.max_time_s is not None and time.perf_counter() - run.start > recipe.max_time_s:
+            stopped_early = True
+            break
+    record = {
+        "step": float(step),
+        "loss": loss_sum.item() / seen,
+        "accuracy": correct.item() / seen,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        "seconds": time.perf_counter() - run.start,
+    }
+    return step, stopped_early, record
+
+
+def _batch_loss(run: _Run, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, the labels accuracy is counted against, loss) of one batch: soft targets when given, else hard."""
+    logits = run.module(x)
+    if run.soft is not None:
+        target_probs = run.soft[index]
+        loss = _soft_loss(logits, target_probs, run.recipe.soft_label_loss)
+        reference = run.hard[index] if run.hard is not None else target_probs.argmax(1)
+    else:
+        reference = run.hard[index]
+        loss = F.cross_entropy(logits, reference, label_smoothing=run.recipe.label_smoothing)
+    return logits, reference, loss
 
 
 def init_module(
