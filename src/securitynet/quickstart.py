@@ -207,9 +207,11 @@ def step_backdoor(state: QuickstartState) -> None:
 
 def step_report(state: QuickstartState) -> None:
     from securitynet.analysis.report import write_quickstart_report
+    from securitynet.catalog.sources.benchmark_layout import BENCHMARK_LAYOUT
 
     state.console.rule("report")
-    state.report = write_quickstart_report(state.store, config.home_dir() / "report", console=state.console)
+    state.report = write_quickstart_report(state.store, config.home_dir() / "report", BENCHMARK_LAYOUT,
+                                           console=state.console)
 
 
 def step_findings(state: QuickstartState) -> None:

@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from securitynet.analysis.report import ReportError, write_quickstart_report, write_report
+from securitynet.catalog.sources.benchmark_layout import BENCHMARK_LAYOUT
 from securitynet.cli import app
+from securitynet.cli.report import select_model_ids
 from securitynet.store import Store
 
 
@@ -21,7 +23,7 @@ def report(tmp_path_factory, populate_store):
     folder = tmp_path_factory.mktemp("report")
     store = Store(f"sqlite:///{folder / 'results.sqlite'}")
     populate_store(store, folder / "artifacts")
-    return write_report(store, folder / "report", n_boot=200)
+    return write_report(store, folder / "report", BENCHMARK_LAYOUT, n_boot=200)
 
 
 def test_report_writes_html_figures_tables_and_markdown(report) -> None:
@@ -84,11 +86,17 @@ def test_html_shows_missing_as_dash_not_zero(report) -> None:
 
 @pytest.mark.slow
 def test_models_query_selects_a_subset(results_store, tmp_path) -> None:
-    report = write_report(results_store, tmp_path / "subset", models="family=cnn", n_boot=100)
+    chosen = select_model_ids(results_store, "family=cnn")
+    report = write_report(results_store, tmp_path / "subset", BENCHMARK_LAYOUT, model_ids=chosen,
+                          selection="family=cnn", n_boot=100)
     models = pd.read_csv(report.tables["models"])
     assert set(models.model_id) == {"test/m3", "test/m4", "test/m5"}
+    assert "family=cnn" in report.html.read_text()
     with pytest.raises(ReportError, match="no model in the store"):
-        write_report(results_store, tmp_path / "none", models="dataset=imagenet")
+        select_model_ids(results_store, "dataset=imagenet")
+    result = CliRunner().invoke(app, ["--db", results_store.url, "report", "--out", str(tmp_path / "none"),
+                                      "--models", "dataset=imagenet"])
+    assert result.exit_code != 0 and "no model in the store" in result.output
     assert not (tmp_path / "none").exists()
 
 
@@ -96,7 +104,7 @@ def test_destination_that_is_a_file_is_refused(results_store, tmp_path) -> None:
     target = tmp_path / "a-file"
     target.write_text("keep me")
     with pytest.raises(ReportError, match="not a folder"):
-        write_report(results_store, target)
+        write_report(results_store, target, BENCHMARK_LAYOUT)
     assert target.read_text() == "keep me"
 
 
@@ -105,7 +113,8 @@ def test_empty_store_gets_a_report_that_says_why(tmp_path) -> None:
     from rich.console import Console
 
     console = Console(record=True, width=200)
-    path = write_quickstart_report(store, tmp_path / "quickstart", console=console)  # the hook `make run` ends with
+    # the hook `make run` ends with
+    path = write_quickstart_report(store, tmp_path / "quickstart", BENCHMARK_LAYOUT, console=console)
     printed = console.export_text()
     assert f"report: {path}" in printed and "securitynet serve --report" in printed
     assert path == (tmp_path / "quickstart" / "report.html").resolve()
@@ -135,7 +144,7 @@ def test_report_is_the_same_from_sqlite_and_postgresql(postgres_url, populate_st
     for name, url in (("sqlite", f"sqlite:///{tmp_path / 'same.sqlite'}"), ("postgresql", postgres_url)):
         store = Store(url)
         populate_store(store, tmp_path / "artifacts")
-        reports[name] = write_report(store, tmp_path / name, n_boot=200)
+        reports[name] = write_report(store, tmp_path / name, BENCHMARK_LAYOUT, n_boot=200)
         store.engine.dispose()
     sqlite, postgres = reports["sqlite"], reports["postgresql"]
     assert sqlite.tables.keys() == postgres.tables.keys()

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from securitynet.analysis.report import write_report
+from securitynet.catalog.sources.benchmark_layout import BENCHMARK_LAYOUT
 from securitynet.store import Store
 
 
@@ -15,7 +16,7 @@ def test_report_renders_every_figure_and_the_published_table(chromium, populate_
                                                               test_artifacts) -> None:
     store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     populate_store(store, tmp_path / "artifacts")
-    report = write_report(store, tmp_path / "report", n_boot=100)
+    report = write_report(store, tmp_path / "report", BENCHMARK_LAYOUT, n_boot=100)
     assert len(report.figures) == 6
 
     dom = chromium.dump_dom(report.html.as_uri())

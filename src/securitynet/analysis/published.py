@@ -4,8 +4,8 @@ A published value belongs to a published card (``securitynet/<dataset>/<name>``)
 counterpart is the model that card names in ``same_as`` (the same weights in a richer source), or the
 published card itself when it was evaluated directly. A measured result matches a published column when
 it is the same attack and metric and its parameters include every parameter the column fixes
-(``PUBLISHED_COLUMNS``): the paper's stealing columns differ by surrogate and query set, the membership
-columns fix nothing.
+(the layout's ``attack_columns``): the paper's stealing columns differ by surrogate and query set, the
+membership columns fix nothing. The layout comes from the caller (``TableLayout``): analysis reads the store only.
 """
 
 from __future__ import annotations
@@ -13,30 +13,40 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from securitynet.analysis.frames import ANNOTATION, ANNOTATION_METRICS, MEASURED, AnalysisData
-from securitynet.catalog.sources.markdown_table import escape_cell, render_table
-from securitynet.catalog.sources.published import PUBLISHED_COLUMNS, PUBLISHED_DATASET_NAMES
-from securitynet.catalog.sources.published_table import (
-    ANNOTATION_COLUMNS,
-    COLUMNS,
-    FLOAT_COLUMNS,
-    INTEGER_COLUMNS,
-    LINK_COLUMNS,
-    format_number,
-)
+from securitynet.analysis.frames import ANNOTATION, MEASURED, AnalysisData
 
 MISSING = "—"
-ANNOTATION_COLUMN_METRIC = dict(zip(ANNOTATION_COLUMNS, ANNOTATION_METRICS, strict=True))
 COMPARISON_COLUMNS = [
     "published_model", "measured_model", "dataset", "attack", "metric", "published_column", "published",
     "measured", "difference", "measured_variant", "measured_params_hash", "measured_seeds", "published_origin",
 ]
+
+
+class ColumnSpec(Protocol):
+    """What one published attack column reports: the attack, the parameters it fixes, the metric."""
+
+    attack: str
+    params: Mapping[str, str]
+    metric: str
+
+
+class TableLayout(Protocol):
+    """The published table to write results into, handed in by the caller: analysis reads the store only, the
+    layout is the catalog's knowledge (``securitynet.catalog.sources.benchmark_layout.BENCHMARK_LAYOUT``)."""
+
+    columns: tuple[str, ...]  # in published order
+    attack_columns: Mapping[str, ColumnSpec]
+    annotation_columns: Mapping[str, str]  # column -> annotation metric
+    float_columns: tuple[str, ...]
+    dataset_names: Mapping[str, str]  # our dataset name -> the published spelling
+
+    def render_markdown(self, records: Sequence[Mapping[str, tuple[Any, str | None]]], *, missing: str) -> str: ...
 
 
 def params_match(fixed: Mapping[str, Any], measured_params: str | Mapping[str, Any]) -> bool:
@@ -52,8 +62,8 @@ def counterpart(models: pd.DataFrame) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _column_for(attack: str, params: str, metric: str) -> str | None:
-    for column, spec in PUBLISHED_COLUMNS.items():
+def _column_for(layout: TableLayout, attack: str, params: str, metric: str) -> str | None:
+    for column, spec in layout.attack_columns.items():
         if spec.attack == attack and spec.metric == metric and params_match(spec.params, params) \
                 and params_match(json.loads(params), dict(spec.params)):
             return column
@@ -75,7 +85,7 @@ class MeasuredIndex:
                 if params_match(fixed, rec["params_dict"])]
 
 
-def published_vs_measured(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame:
+def published_vs_measured(data: AnalysisData, agg: pd.DataFrame, layout: TableLayout) -> pd.DataFrame:
     """Every published value of the selected models, with the measured value where there is one.
 
     One row per published value and matching measured parameter set (several when the same attack ran with
@@ -104,12 +114,12 @@ def published_vs_measured(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame
     dataset_of = dict(zip(data.models.id, data.models.dataset, strict=True))
     published = agg[(agg.origin != MEASURED) & agg.value.notna()]
     for rec in published.to_dict("records"):
-        column = _column_for(rec["attack"], rec["params"], rec["metric"])
-        fixed = dict(PUBLISHED_COLUMNS[column].params) if column else json.loads(rec["params"])
+        column = _column_for(layout, rec["attack"], rec["params"], rec["metric"])
+        fixed = dict(layout.attack_columns[column].params) if column else json.loads(rec["params"])
         add(rec["model_id"], dataset_of.get(rec["model_id"]), rec["attack"], rec["metric"], column or rec["metric"],
             rec["value"], fixed, rec["origin"])
     for model in data.models.itertuples(index=False):
-        for column, metric in ANNOTATION_COLUMN_METRIC.items():
+        for column, metric in layout.annotation_columns.items():
             value = getattr(model, f"published_{metric}")
             if value is not None and not math.isnan(value):
                 add(model.id, model.dataset, ANNOTATION, metric, column, float(value), {},
@@ -145,10 +155,10 @@ def comparison_summary(comparison: pd.DataFrame) -> pd.DataFrame:
 # --- the SecurityNet database layout -----------------------------------------------------------------
 
 
-def _measured_column_values(index: MeasuredIndex, model_id: str) -> dict[str, float]:
+def _measured_column_values(index: MeasuredIndex, model_id: str, layout: TableLayout) -> dict[str, float]:
     """Published column -> measured value of this model (the parameter set with the most seeds)."""
     values: dict[str, float] = {}
-    for column, spec in PUBLISHED_COLUMNS.items():
+    for column, spec in layout.attack_columns.items():
         found = index.candidates(model_id, spec.attack, spec.metric, spec.params)
         if found:
             best = min(found, key=lambda rec: (-rec["n_seeds"], rec["params_hash"]))
@@ -156,7 +166,8 @@ def _measured_column_values(index: MeasuredIndex, model_id: str) -> dict[str, fl
     return values
 
 
-def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFrame) -> list[dict[str, Any]]:
+def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFrame,
+                   layout: TableLayout) -> list[dict[str, Any]]:
     """One record per model in the Benchmark table's columns, each value with its origin.
 
     A published card and the model it names in ``same_as`` make one row (the published card's metadata,
@@ -180,12 +191,12 @@ def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFr
             meta = models.loc[measured_id]
         record["Model Name"] = (model.name, None)
         record["Model Type"] = (model.model_type if _present(model.model_type) else model.family, None)
-        record["Data Name"] = (PUBLISHED_DATASET_NAMES.get(model.dataset, model.dataset), None)
+        record["Data Name"] = (layout.dataset_names.get(model.dataset, model.dataset), None)
         record["Data Category"] = (model.data_category, None)
         record["Num Class"] = (_int(meta.num_classes), None)
         record["Training Size"] = (_int(meta.train_size), None)
-        measured = _measured_column_values(index, measured_id)
-        for column, metric in ANNOTATION_COLUMN_METRIC.items():
+        measured = _measured_column_values(index, measured_id, layout)
+        for column, metric in layout.annotation_columns.items():
             value = None
             if measured_id in measured_annotation.index:
                 value = measured_annotation.at[measured_id, metric]
@@ -194,8 +205,8 @@ def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFr
             else:
                 published = getattr(model, f"published_{metric}")
                 record[column] = (float(published), "published") if _present(published) else (None, None)
-        published_values = _published_column_values(published_by_model.get(model.id))
-        for column in PUBLISHED_COLUMNS:
+        published_values = _published_column_values(published_by_model.get(model.id), layout)
+        for column in layout.attack_columns:
             if column in measured:
                 record[column] = (measured[column], MEASURED)
             elif column in published_values:
@@ -214,47 +225,33 @@ def layout_records(data: AnalysisData, agg: pd.DataFrame, annotations: pd.DataFr
     return records
 
 
-def _published_column_values(frame: pd.DataFrame | None) -> dict[str, float]:
+def _published_column_values(frame: pd.DataFrame | None, layout: TableLayout) -> dict[str, float]:
     values: dict[str, float] = {}
     if frame is None:
         return values
     for rec in frame.to_dict("records"):
-        column = _column_for(rec["attack"], rec["params"], rec["metric"])
+        column = _column_for(layout, rec["attack"], rec["params"], rec["metric"])
         if column:
             values[column] = float(rec["value"])
     return values
 
 
-def render_layout_markdown(records: list[dict[str, Any]], *, missing: str = MISSING) -> str:
-    """The records as a pipe table with the Benchmark table's columns; measured values in bold."""
-    columns = COLUMNS["benchmark"]
-    numeric = set(FLOAT_COLUMNS) | set(INTEGER_COLUMNS)
-    rows = []
-    for record in records:
-        row = []
-        for column in columns:
-            value, origin = record.get(column, (None, None))
-            if column in numeric:
-                text = format_number(value, missing=missing)
-                row.append(f"**{text}**" if origin == MEASURED and value is not None else text)
-            elif column in LINK_COLUMNS:
-                row.append(f"[Link]({value})" if _present(value) and value else missing)
-            else:
-                row.append(escape_cell(str(value)) if _present(value) else missing)
-        rows.append(row)
-    alignments = ["right" if c in numeric else "left" for c in columns]
-    return render_table(columns, alignments, rows)
+def render_layout_markdown(records: list[dict[str, Any]], layout: TableLayout, *, missing: str = MISSING) -> str:
+    """The records as a pipe table in the layout's columns (the layout writes it; measured values in bold)."""
+    cleaned = [{column: (cell[0] if _present(cell[0]) else None, cell[1]) for column, cell in record.items()
+                if not column.startswith("_")} for record in records]
+    return layout.render_markdown(cleaned, missing=missing)
 
 
-def layout_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def layout_frame(records: list[dict[str, Any]], layout: TableLayout) -> pd.DataFrame:
     """The records as a frame: the published columns, plus ``<column> origin`` for every number."""
     rows = []
     for record in records:
         row: dict[str, Any] = {"model_id": record["_id"], "measured_model_id": record["_measured_id"]}
-        for column in COLUMNS["benchmark"]:
+        for column in layout.columns:
             value, origin = record.get(column, (None, None))
             row[column] = value
-            if column in FLOAT_COLUMNS:
+            if column in layout.float_columns:
                 row[f"{column} origin"] = origin
         rows.append(row)
     return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ import html
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from securitynet.analysis.figures import FIGURES, png_and_svg
 from securitynet.analysis.frames import AnalysisData, load_analysis_data
 from securitynet.analysis.per_model import aggregate, covariates, measured_annotations
 from securitynet.analysis.published import (
+    TableLayout,
     comparison_summary,
     layout_frame,
     layout_records,
@@ -97,29 +99,17 @@ def membership_gap_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def select_model_ids(store: Any, query: str | None) -> list[str] | None:
-    """Ids of the store's models that a catalog query selects (None: no query, every model)."""
-    if query is None or not query.strip():
-        return None
-    from securitynet.catalog.query import filter_cards
-
-    chosen = filter_cards(store.query_cards(), query)
-    if not chosen:
-        raise ReportError(f"no model in the store at {store.url} matches {query!r}")
-    return [card.id for card in chosen]
-
-
-def compute_tables(inputs: Inputs, *, n_boot: int = N_BOOTSTRAP) -> dict[str, pd.DataFrame]:
+def compute_tables(inputs: Inputs, layout: TableLayout, *, n_boot: int = N_BOOTSTRAP) -> dict[str, pd.DataFrame]:
     agg, cov, data = inputs.agg, inputs.cov, inputs.data
-    comparison = published_vs_measured(data, agg)
-    records = layout_records(data, agg, measured_annotations(agg))
+    comparison = published_vs_measured(data, agg, layout)
+    records = layout_records(data, agg, measured_annotations(agg), layout)
     results = agg.merge(cov[["model_id", "dataset", "family", "purpose"]], on="model_id", how="left")
     roc = data.roc.drop(columns=["fpr", "tpr"]) if not data.roc.empty else data.roc
     return {
         "membership_vs_overfit_gap": membership_vs_overfit_gap(agg, cov, n_boot=n_boot),
         "published_vs_measured": comparison,
         "published_vs_measured_summary": comparison_summary(comparison),
-        "securitynet_database": layout_frame(records),
+        "securitynet_database": layout_frame(records, layout),
         "metadata_correlations": metadata_correlations(agg, cov, n_boot=n_boot),
         "public_vs_selftrained": public_vs_selftrained(agg, cov, n_boot=n_boot),
         "backdoor_detection": backdoor_detection(agg, cov),
@@ -134,22 +124,26 @@ def compute_tables(inputs: Inputs, *, n_boot: int = N_BOOTSTRAP) -> dict[str, pd
     }
 
 
-def write_report(store: Any, out_dir: str | Path, *, models: str | None = None, n_boot: int = N_BOOTSTRAP,
-                 title: str = "SecurityNet report") -> Report:
-    """Write the report for the models ``models`` selects (a catalog query; None: all) into ``out_dir``."""
+def write_report(store: Any, out_dir: str | Path, layout: TableLayout, *, model_ids: Sequence[str] | None = None,
+                 selection: str | None = None, n_boot: int = N_BOOTSTRAP, title: str = "SecurityNet report") -> Report:
+    """Write the report of the models ``model_ids`` (None: all) into ``out_dir``, the published table in ``layout``.
+
+    ``selection``: the query that chose ``model_ids``, as the page shows it (the caller resolves it: analysis
+    reads the store only, so selecting cards is the catalog's job).
+    """
     out_dir = Path(out_dir).expanduser().resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"report destination {out_dir} exists and is not a folder")
-    data = load_analysis_data(store, select_model_ids(store, models))
+    data = load_analysis_data(store, None if model_ids is None else list(model_ids))
     agg = aggregate(data.results)
     inputs = Inputs(data=data, agg=agg, cov=covariates(data, agg))
-    tables = compute_tables(inputs, n_boot=n_boot)
+    tables = compute_tables(inputs, layout, n_boot=n_boot)
     records = tables.pop("_layout_records").record.tolist()
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        report = _write_files(staging, inputs, tables, records, title=title, query=models)
+        report = _write_files(staging, inputs, tables, records, layout, title=title, query=selection)
         _move_into_place(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -157,7 +151,7 @@ def write_report(store: Any, out_dir: str | Path, *, models: str | None = None, 
 
 
 def _write_files(folder: Path, inputs: Inputs, tables: dict[str, pd.DataFrame], records: list[dict[str, Any]],
-                 *, title: str, query: str | None) -> Report:
+                 layout: TableLayout, *, title: str, query: str | None) -> Report:
     (folder / "figures").mkdir()
     (folder / "tables").mkdir()
     report = Report(out_dir=folder, html=folder / REPORT_FILE, markdown=folder / MARKDOWN_FILE,
@@ -167,7 +161,7 @@ def _write_files(folder: Path, inputs: Inputs, tables: dict[str, pd.DataFrame], 
         path = folder / "tables" / f"{name}.csv"
         frame.to_csv(path, index=False, float_format="%.10g")
         report.tables[name] = path
-    markdown = _markdown_document(records)
+    markdown = _markdown_document(records, layout)
     report.markdown.write_text(markdown, encoding="utf-8")
     figure_html = []
     for spec in FIGURES:
@@ -195,7 +189,7 @@ def _write_files(folder: Path, inputs: Inputs, tables: dict[str, pd.DataFrame], 
     return report
 
 
-def _markdown_document(records: list[dict[str, Any]]) -> str:
+def _markdown_document(records: list[dict[str, Any]], layout: TableLayout) -> str:
     measured = _count_measured(records)
     return (
         "# SecurityNet database (this installation)\n\n"
@@ -203,7 +197,7 @@ def _markdown_document(records: list[dict[str, Any]]) -> str:
         "installation (mean over seeds); plain numbers are published (SecurityNet 2024, or the model's own "
         "card); — means missing (never measured, or published as not computed).\n\n"
         f"{len(records)} models, {measured} measured values.\n\n"
-        + render_layout_markdown(records) + "\n"
+        + render_layout_markdown(records, layout) + "\n"
     )
 
 
@@ -295,12 +289,12 @@ def _relocated(report: Report, staging: Path, out_dir: Path) -> Report:
     return report
 
 
-def write_quickstart_report(store: Any, out_dir: str | Path, *, console: Any = None) -> Path:
+def write_quickstart_report(store: Any, out_dir: str | Path, layout: TableLayout, *, console: Any = None) -> Path:
     """The quickstart's last step: write the report of every stored result, print the membership finding,
     where the report is and how to browse the database; returns the HTML file."""
     from rich.console import Console
 
-    report = write_report(store, out_dir)
+    report = write_report(store, out_dir, layout)
     console = console or Console()
     for line in report.membership_gap_lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)

@@ -6,8 +6,6 @@ import html
 import re
 from collections.abc import Sequence
 
-from securitynet.catalog.sources.published import PUBLISHED_COLUMNS
-
 DATABASE = "securitynet"
 MODEL_FACETS = ["dataset", "family", "purpose", "venue", "year"]
 
@@ -76,11 +74,11 @@ LIMIT 200"""
                            "published rows apart).", "sql": sql}
 
 
-def _param_conditions() -> str:
-    keys = sorted({key for spec in PUBLISHED_COLUMNS.values() for key in spec.params})
-    return "".join(
-        f"\n  AND (json_extract(pj.params_json, '$.{k}') IS NULL OR "
-        f"json_extract(mj.params_json, '$.{k}') = json_extract(pj.params_json, '$.{k}'))" for k in keys)
+# A measured job matches a published value when it has every parameter the published job fixes, with the same
+# value (the published job's parameters are those its column fixes: the stealing run's surrogate and query set).
+_PARAMS_MATCH = """
+  AND NOT EXISTS (SELECT 1 FROM json_each(pj.params_json) fixed
+                  WHERE json_extract(mj.params_json, '$.' || fixed.key) IS NOT fixed.value)"""
 
 
 PUBLISHED_VS_MEASURED = f"""SELECT * FROM (
@@ -93,7 +91,7 @@ JOIN models pm ON pm.id = p.model_id
 JOIN results m ON m.origin = 'measured' AND m.attack = p.attack AND m.metric = p.metric AND m.value IS NOT NULL
   AND m.model_id = coalesce(json_extract(pm.card_json, '$.extra.securitynet.same_as'), p.model_id)
 JOIN jobs mj ON mj.id = m.job_id AND mj.status = 'done'
-WHERE p.origin != 'measured' AND p.value IS NOT NULL{_param_conditions()}
+WHERE p.origin != 'measured' AND p.value IS NOT NULL{_PARAMS_MATCH}
 GROUP BY p.id, m.model_id, mj.params_hash
 UNION ALL
 SELECT pm.id, pm.dataset, 'annotation', a.metric,
