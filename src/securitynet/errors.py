@@ -86,3 +86,11 @@ class CardCheckError(CardError):
 class DeviceError(SecurityNetError):
     """A torch device that cannot be used: not cpu / cuda / cuda:N, absent on this machine or cluster, or a GPU
     request that contradicts the device (checked once, before any job starts)."""
+
+
+class PluginError(SecurityNetError):
+    """A plug-in (an entry point in one of the `securitynet.*` groups) names something its group cannot use."""
+
+
+class PluginConflictError(PluginError):
+    """Two plug-ins claim one name: an entry point name in a group, or a registered attack, dataset or architecture."""

@@ -1,18 +1,22 @@
-"""Attacks from entry points and plug-in modules; a broken plug-in is reported, not fatal."""
+"""Attacks from plug-in modules (SECURITYNET_ATTACK_MODULES); a broken plug-in is reported, not fatal.
+
+Entry points from installed distributions: tests/test_plugins.py."""
 
 from __future__ import annotations
 
 import sys
-from importlib.metadata import EntryPoint
 
 import pytest
 
+from securitynet import plugins
 from securitynet.attacks import AttackError, get_attack, list_attacks, load_errors, registry
 
 EP_MODULE = '''
 from securitynet.attacks.base import Attack, AttackResult
+from securitynet.attacks.registry import register_attack
 
 
+@register_attack
 class EntryPointAttack(Attack):
     name = "ep.example"
     version = "3"
@@ -25,8 +29,11 @@ class EntryPointAttack(Attack):
 
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    registry.load_attacks()
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(registry, "_LOAD_ERRORS", {})
+    monkeypatch.setattr(plugins, "_ONCE", {})
+    monkeypatch.setattr(plugins, "_OUTCOMES", {})
     (tmp_path / "sn_ep_plugin.py").write_text(EP_MODULE)
     (tmp_path / "sn_broken_plugin.py").write_text("raise ImportError('needs a package that is not installed')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -35,14 +42,10 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch, tmp_path):
         sys.modules.pop(name, None)
 
 
-def test_entry_points_and_plugin_modules_register_attacks(isolated_registry, monkeypatch) -> None:
-    points = [
-        EntryPoint(name="example", value="sn_ep_plugin:EntryPointAttack", group=registry.ENTRY_POINT_GROUP),
-        EntryPoint(name="broken", value="sn_broken_plugin", group=registry.ENTRY_POINT_GROUP),
-    ]
-    monkeypatch.setattr(registry, "entry_points", lambda group: points if group == registry.ENTRY_POINT_GROUP else [])
-    monkeypatch.setenv(registry.PLUGIN_ENV, "securitynet_test_attacks, sn_missing_plugin")
-    with pytest.warns(UserWarning, match="failed"):
+def test_plugin_modules_register_attacks(isolated_registry, monkeypatch) -> None:
+    modules = "securitynet_test_attacks, sn_ep_plugin, sn_broken_plugin, sn_missing_plugin"
+    monkeypatch.setenv(registry.PLUGIN_ENV, modules)
+    with pytest.warns(plugins.PluginWarning, match="failed to load"):
         registry.load_attacks(reload=True)
     assert get_attack("ep.example").version == "3"
     assert "test.probe" in {cls.name for cls in list_attacks("test.*")}

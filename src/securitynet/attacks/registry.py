@@ -1,39 +1,58 @@
-"""Attack registry: names -> attack classes, from the built-in package, entry points and plug-in modules.
+"""Attack registry: names -> attack classes, filled by the plug-ins of the ``securitynet.attacks`` group.
 
-Three ways in, all ending in ``@register_attack``:
-- built-in: every module under ``securitynet.attacks`` is imported once (adding a file is enough);
-- installed packages: an entry point in the ``securitynet.attacks`` group naming an Attack class or a
-  module whose import registers attacks, e.g. in a plug-in's pyproject::
+Every way in ends in ``@register_attack`` and goes through `securitynet.plugins` (one mechanism for every
+registry):
+- built-in: the modules in ``BUILTIN_PLUGINS`` (declared the same in pyproject.toml); a new built-in attack
+  module is added to both;
+- installed packages: an entry point in the ``securitynet.attacks`` group naming a module whose import
+  registers attacks, or an Attack class, e.g. in a plug-in's pyproject (see docs/plugins.md)::
 
       [project.entry-points."securitynet.attacks"]
       my_attacks = "my_package.attacks"
 
-- ``SECURITYNET_ATTACK_MODULES``: importable module names (comma separated) imported like entry
-  points, for attacks that are not packaged (experiments, tests); executors pass it to workers.
+- ``SECURITYNET_ATTACK_MODULES``: importable module names (comma separated) loaded like entry points, for
+  attacks that are not packaged (experiments, tests); executors pass it to workers.
 
-A module that fails to import does not take the others down: its error is kept, shown by
-``securitynet attacks list``, and named when one of its attacks is asked for.
+A plug-in that fails to load does not take the others down: its error is kept, shown by
+``securitynet attacks list`` and ``securitynet plugins``, and named when one of its attacks is asked for.
+Two classes claiming one attack name is an error (`AttackNameConflictError`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import os
-import pkgutil
-import warnings
 from collections.abc import Iterable
-from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
 
+from securitynet import plugins
 from securitynet.attacks.base import Attack, AttackError
+from securitynet.errors import PluginConflictError
 
-ENTRY_POINT_GROUP = "securitynet.attacks"
+ENTRY_POINT_GROUP = plugins.ATTACKS
 PLUGIN_ENV = "SECURITYNET_ATTACK_MODULES"
-_NOT_ATTACK_MODULES = {"securitynet.attacks.base", "securitynet.attacks.registry"}
+# SecurityNet's own attack modules: the same as [project.entry-points."securitynet.attacks"] in pyproject.toml.
+BUILTIN_PLUGINS: dict[str, str] = {
+    "membership.correctness": "securitynet.attacks.membership.correctness",
+    "membership.metric_attacks": "securitynet.attacks.membership.metric_attacks",
+    "membership.learned": "securitynet.attacks.membership.learned",
+    "membership.lira": "securitynet.attacks.membership.lira",
+    "membership.rmia": "securitynet.attacks.membership.rmia",
+    "membership.label_only": "securitynet.attacks.membership.label_only",
+    "stealing.knockoff": "securitynet.attacks.stealing.knockoff",
+    "backdoor.neural_cleanse": "securitynet.attacks.backdoor.neural_cleanse",
+    "backdoor.abs": "securitynet.attacks.backdoor.abs",
+    "backdoor.mntd": "securitynet.attacks.backdoor.mntd",
+    "backdoor.strip": "securitynet.attacks.backdoor.strip",
+}
 
 _REGISTRY: dict[str, type[Attack]] = {}
 _LOAD_ERRORS: dict[str, str] = {}
-_loaded = False
+
+
+class AttackNameConflictError(AttackError, PluginConflictError):
+    """Two different attack classes claim one attack name."""
 
 
 def register_attack(cls: type[Attack]) -> type[Attack]:
@@ -41,7 +60,7 @@ def register_attack(cls: type[Attack]) -> type[Attack]:
     cls.validate_class()
     existing = _REGISTRY.get(cls.name)
     if existing is not None and _qualname(existing) != _qualname(cls):
-        raise AttackError(
+        raise AttackNameConflictError(
             f"attack name {cls.name!r} is registered twice: {_qualname(existing)} and {_qualname(cls)}"
         )
     _REGISTRY[cls.name] = cls
@@ -52,51 +71,25 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _import(module_name: str, origin: str) -> None:
-    try:
-        importlib.import_module(module_name)
-    except Exception as exc:  # a broken plug-in must not hide every other attack
-        _LOAD_ERRORS[module_name] = f"{origin}: {type(exc).__name__}: {exc}"
-        warnings.warn(f"attack module {module_name} ({origin}) failed to import: {exc}", stacklevel=3)
-
-
-def _builtin_module_names() -> list[str]:
-    import securitynet.attacks as package
-
-    names: list[str] = []
-
-    def on_error(name: str) -> None:
-        _LOAD_ERRORS[name] = "built-in package failed to import"
-
-    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.", onerror=on_error):
-        if info.name not in _NOT_ATTACK_MODULES:
-            names.append(info.name)
-    return sorted(names)
-
-
 def plugin_module_names() -> list[str]:
     return [name.strip() for name in os.environ.get(PLUGIN_ENV, "").split(",") if name.strip()]
 
 
+def _register_plugin(plugin: plugins.Plugin, obj: Any) -> list[str]:
+    """A module registered its attacks when imported; an Attack class is registered here."""
+    if isinstance(obj, type) and issubclass(obj, Attack):
+        return [register_attack(obj).name]
+    if isinstance(obj, ModuleType):
+        return [name for name, cls in _REGISTRY.items() if cls.__module__ == obj.__name__]
+    raise plugins.not_a_plugin(plugin, obj, "an Attack class or a module")
+
+
 def load_attacks(*, reload: bool = False) -> None:
-    """Import built-in attack modules, entry points and plug-in modules (once, unless reload)."""
-    global _loaded
-    if _loaded and not reload:
-        return
-    _loaded = True
-    for name in _builtin_module_names():
-        _import(name, "built-in")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            _LOAD_ERRORS[ep.value] = f"entry point {ep.name}: {type(exc).__name__}: {exc}"
-            warnings.warn(f"attack entry point {ep.name} = {ep.value} failed to load: {exc}", stacklevel=2)
-            continue
-        if isinstance(obj, type) and issubclass(obj, Attack):
-            register_attack(obj)
-    for name in plugin_module_names():
-        _import(name, PLUGIN_ENV)
+    """Load the attack plug-ins: built-in, installed entry points, then SECURITYNET_ATTACK_MODULES (once)."""
+    from_env = [plugins.Plugin(ENTRY_POINT_GROUP, name, name, PLUGIN_ENV) for name in plugin_module_names()]
+    outcomes = plugins.load_once(ENTRY_POINT_GROUP, BUILTIN_PLUGINS, _register_plugin, extra=from_env, reload=reload)
+    _LOAD_ERRORS.clear()
+    _LOAD_ERRORS.update((o.plugin.value, o.error) for o in outcomes if o.error is not None)
 
 
 def load_errors() -> dict[str, str]:

@@ -19,6 +19,7 @@ from securitynet.data.registry import (
     dataset_record,
     get_dataset,
     list_datasets,
+    load_dataset_plugins,
     load_split,
     locate_split,
     register_dataset,
@@ -27,8 +28,8 @@ from securitynet.data.registry import (
 from securitynet.data.split import ArraySplit
 from securitynet.errors import DatasetError
 
-# Last: the built-in datasets register themselves in the registry loaded above.
-from securitynet.data import datasets as _builtin_datasets  # noqa: E402, F401  isort: skip
+# Last: the dataset plug-ins (built-in first) register themselves in the registry loaded above.
+load_dataset_plugins()
 
 __all__ = [
     "ArraySplit",

@@ -1,9 +1,12 @@
 """The dataset registry: what each dataset is, which splits it has, and one cached way to load a split.
 
-Built-in datasets are one table, `securitynet.data.datasets.table` (readers in `securitynet.data.formats`),
-registered when the `securitynet.data` package imports `securitynet.data.datasets` after this module (so
-this module never imports them, and imports flow one way); `register_dataset` adds more (for example a
-local dataset with the same layout).
+Datasets come from the plug-ins of the ``securitynet.datasets`` group (`securitynet.plugins`), which the
+`securitynet.data` package loads once this module is loaded (so this module never imports them, and imports
+flow one way): the built-in `securitynet.data.datasets`, one table (`securitynet.data.datasets.table`,
+readers in `securitynet.data.formats`) registered on import (``BUILTIN_PLUGINS``, declared the same in
+pyproject.toml), and installed packages' entry points naming a module that calls `register_dataset`, a
+`DatasetInfo` or a list of them (see docs/plugins.md). `register_dataset` adds more at run time (for example
+a local dataset with the same layout).
 """
 
 from __future__ import annotations
@@ -14,15 +17,25 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from securitynet import plugins
 from securitynet.data.locate import Located, SplitLoader, resolve_roots
 from securitynet.data.split import ArraySplit
-from securitynet.errors import DatasetError
+from securitynet.errors import DatasetError, PluginConflictError
 
 # Arrays read from disk are kept per process: attacks load the same split many times.
 _CACHE_SIZE = 16
+ENTRY_POINT_GROUP = plugins.DATASETS
+# The built-in datasets: the same as [project.entry-points."securitynet.datasets"] in pyproject.toml.
+BUILTIN_PLUGINS: dict[str, str] = {"builtin": "securitynet.data.datasets"}
+
+
+class DatasetConflictError(DatasetError, PluginConflictError):
+    """Two datasets claim one name."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,12 +100,27 @@ def register_dataset(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo
     if info.name != info.name.lower() or not info.name:
         raise DatasetError(f"dataset names are lowercase and non-empty, got {info.name!r}")
     if info.name in _REGISTRY and not replace:
-        raise DatasetError(f"dataset {info.name!r} is already registered")
+        raise DatasetConflictError(f"dataset {info.name!r} is already registered")
     unknown = [s for s in (*info.member_splits, info.nonmember_split) if s is not None and s not in info.splits]
     if unknown:
         raise DatasetError(f"dataset {info.name!r}: member/non-member splits {unknown} are not among {info.splits}")
     _REGISTRY[info.name] = info
     return info
+
+
+def _register_plugin(plugin: plugins.Plugin, obj: Any) -> list[str] | None:
+    """A module registered its datasets when imported; a DatasetInfo, or a list of them, is registered here."""
+    if isinstance(obj, ModuleType):
+        return None  # what the registry gained while it loaded
+    infos = [obj] if isinstance(obj, DatasetInfo) else list(obj) if isinstance(obj, list | tuple) else [None]
+    if not all(isinstance(info, DatasetInfo) for info in infos):
+        raise plugins.not_a_plugin(plugin, obj, "a module, a DatasetInfo or a list of them")
+    return [register_dataset(info).name for info in infos]
+
+
+def load_dataset_plugins(*, reload: bool = False) -> None:
+    """Load the dataset plug-ins once (built-in, then installed); `securitynet.data` does it on import."""
+    plugins.load_once(ENTRY_POINT_GROUP, BUILTIN_PLUGINS, _register_plugin, names=lambda: _REGISTRY, reload=reload)
 
 
 def get_dataset(name: str | DatasetInfo) -> DatasetInfo:
