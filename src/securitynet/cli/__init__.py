@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "securitynet.cli.cache",
     "securitynet.cli.results",
     "securitynet.cli.catalog_add",
+    "securitynet.cli.plugins",
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any, get_origin
 
 import typer
 
-from securitynet.cli.common import clean_errors, console, err_console
+from securitynet.cli.common import clean_errors, console
 from securitynet.cli.output import Column, FormatOption, OutputFormat, emit
 
 attacks_app = typer.Typer(help="Registered attacks (built in, entry points, plug-in modules).", no_args_is_help=True)
@@ -41,13 +41,12 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", hidden=True, help="The same as --format json."),
 ) -> None:
     """List attacks: version, access level and headline metrics (`attacks show NAME` or --format json: parameters)."""
-    from securitynet.attacks import list_attacks, load_errors
+    from securitynet.attacks import list_attacks
 
     rows = [{"name": c.name, "version": c.version, "access": c.access, "headline": list(c.headline_metrics),
              "description": c.description, "params": _params(c)} for c in list_attacks(pattern)]
+    # A plug-in that failed to load was one warning line when the attacks were loaded (`securitynet plugins`).
     emit(rows, ATTACK_COLUMNS, "json" if as_json else fmt.value, title=f"{len(rows)} attack(s)")
-    for module, error in load_errors().items():
-        err_console.print(f"[yellow]could not load {module}:[/] {error}")
 
 
 @attacks_app.command("show")
