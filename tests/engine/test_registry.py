@@ -11,21 +11,6 @@ import pytest
 from securitynet import plugins
 from securitynet.attacks import AttackError, get_attack, list_attacks, load_errors, registry
 
-EP_MODULE = '''
-from securitynet.attacks.base import Attack, AttackResult
-from securitynet.attacks.registry import register_attack
-
-
-@register_attack
-class EntryPointAttack(Attack):
-    name = "ep.example"
-    version = "3"
-    access = "posterior"
-
-    def run(self, target, ctx):
-        return AttackResult(metrics={"x": 1.0})
-'''
-
 
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch, tmp_path):
@@ -34,20 +19,16 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch, tmp_path):
     monkeypatch.setattr(registry, "_LOAD_ERRORS", {})
     monkeypatch.setattr(plugins, "_ONCE", {})
     monkeypatch.setattr(plugins, "_OUTCOMES", {})
-    (tmp_path / "sn_ep_plugin.py").write_text(EP_MODULE)
     (tmp_path / "sn_broken_plugin.py").write_text("raise ImportError('needs a package that is not installed')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
-    for name in ("sn_ep_plugin", "sn_broken_plugin"):
-        sys.modules.pop(name, None)
+    sys.modules.pop("sn_broken_plugin", None)
 
 
 def test_plugin_modules_register_attacks(isolated_registry, monkeypatch) -> None:
-    modules = "securitynet_test_attacks, sn_ep_plugin, sn_broken_plugin, sn_missing_plugin"
-    monkeypatch.setenv(registry.PLUGIN_ENV, modules)
+    monkeypatch.setenv(registry.PLUGIN_ENV, "securitynet_test_attacks, sn_broken_plugin, sn_missing_plugin")
     with pytest.warns(plugins.PluginWarning, match="failed to load"):
         registry.load_attacks(reload=True)
-    assert get_attack("ep.example").version == "3"
     assert "test.probe" in {cls.name for cls in list_attacks("test.*")}
     errors = load_errors()
     assert "needs a package that is not installed" in errors["sn_broken_plugin"]
