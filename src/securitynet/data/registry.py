@@ -87,11 +87,6 @@ class DatasetInfo:
         return resolve_member_split(self)[0]
 
 
-    def locate(self, split: str, roots: Iterable[str | os.PathLike[str]] | None = None) -> Located | None:
-        _check_split(self, split)
-        return self.loader.locate(self, split, resolve_roots(roots))
-
-
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 

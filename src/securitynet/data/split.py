@@ -77,10 +77,6 @@ class ArraySplit:
             f"{groups}, fingerprint={self.fingerprint()})"
         )
 
-    @property
-    def num_classes_present(self) -> int:
-        return int(len(np.unique(self.labels))) if self.labels.ndim == 1 else int(self.labels.shape[1])
-
     def subset(self, idx: np.ndarray | list[int] | slice) -> ArraySplit:
         """The images at `idx` (positions in *this* ArraySplit, or a boolean mask), indices and groups aligned."""
         if isinstance(idx, slice):

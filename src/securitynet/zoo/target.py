@@ -59,8 +59,8 @@ def images_to_tensor(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
         x = F.interpolate(x, size=tuple(spec.size), mode=mode, align_corners=False)
     if spec.mean is not None and spec.std is not None:
         shape = (1, spec.channels) + (1,) * rank
-        mean = torch.tensor(_per_channel(spec.mean, spec.channels), dtype=torch.float32).view(shape)
-        std = torch.tensor(_per_channel(spec.std, spec.channels), dtype=torch.float32).view(shape)
+        mean = torch.tensor(per_channel(spec.mean, spec.channels), dtype=torch.float32).view(shape)
+        std = torch.tensor(per_channel(spec.std, spec.channels), dtype=torch.float32).view(shape)
         x = (x - mean) / std
     return x.contiguous()
 
@@ -90,7 +90,8 @@ def _center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return x[:, :, top : top + crop_h, left : left + crop_w]
 
 
-def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
+def per_channel(values: tuple[float, ...], channels: int) -> list[float]:
+    """A normalisation's mean or std, one value per channel (a single value serves every channel)."""
     if len(values) == channels:
         return list(values)
     if len(values) == 1:

@@ -21,6 +21,7 @@ from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.errors import ShapeError
 from securitynet.zoo.heads import log_posteriors
 from securitynet.zoo.output_check import check_outputs
+from securitynet.zoo.target import images_to_tensor, per_channel
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,7 @@ def pixel_spec(spec: InputSpec) -> InputSpec:
 
 def to_pixels(images: np.ndarray, spec: InputSpec) -> torch.Tensor:
     """uint8 natural-layout images -> (N, C, H, W) float in [0, 1] at the model's size and channels."""
-    from securitynet.zoo.target import images_to_tensor
-
     return images_to_tensor(images, pixel_spec(spec))
-
-
-def pixels_to_uint8(x: torch.Tensor, grey: bool) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] -> uint8 natural layout ((N, H, W) when ``grey``, else (N, H, W, C))."""
-    array = torch.clamp(torch.round(x.detach() * 255.0), 0, 255).to(torch.uint8).cpu().numpy()
-    return array[:, 0] if grey else array.transpose(0, 2, 3, 1)
 
 
 class PixelModel(torch.nn.Module):
@@ -75,8 +68,8 @@ class PixelModel(torch.nn.Module):
         self._outputs_checked = False  # the first batch passes the output guard, as the black box's every batch does
         shape = (1, spec.channels) + (1,) * len(spec.size)
         gain = 255.0 * spec.scale  # [0, 1] pixels -> the card's scaled values
-        mean = torch.zeros(shape) if spec.mean is None else torch.tensor(_per_channel(spec.mean, spec.channels))
-        std = torch.ones(shape) if spec.std is None else torch.tensor(_per_channel(spec.std, spec.channels))
+        mean = torch.zeros(shape) if spec.mean is None else torch.tensor(per_channel(spec.mean, spec.channels))
+        std = torch.ones(shape) if spec.std is None else torch.tensor(per_channel(spec.std, spec.channels))
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32))
         self.register_buffer("mean", mean.float().view(shape))
         self.register_buffer("std", std.float().view(shape))
@@ -87,14 +80,6 @@ class PixelModel(torch.nn.Module):
             check_outputs(out, self.card)
             self._outputs_checked = True
         return log_posteriors(out, self.output_kind)
-
-
-def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
-    if len(values) == channels:
-        return list(values)
-    if len(values) == 1:
-        return list(values) * channels
-    raise ShapeError(f"normalisation has {len(values)} values for {channels} channels")
 
 
 def defender_images(ctx: Any, n: int, split: str | None = None, *, name: str = "clean") -> Any:
