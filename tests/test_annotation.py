@@ -14,10 +14,10 @@ from securitynet.annotation import (
     ANNOTATION_VERSION,
     annotate,
     annotate_models,
-    annotation_table,
     published_values,
 )
 from securitynet.catalog.card import InputSpec, ModelCard, PublishedAnnotation, WeightsSpec
+from securitynet.cli.annotate import annotation_table
 from securitynet.data import load_split
 from securitynet.store import JobRecord, Store
 from securitynet.zoo.archs import build_architecture
@@ -64,36 +64,38 @@ def _direct_accuracy(card: ModelCard, split: str) -> float:
 
 
 def test_annotation_measures_the_right_splits_and_stores_them_with_provenance(digits_card, store: Store) -> None:
-    (row,) = annotate_models([digits_card], store, device="cpu", run_id="r1", show=False)
+    run = annotate_models([digits_card], store, device="cpu")
+    (row,) = run.rows
     assert row.status == "done" and row.member_split == "train" and (row.n_member, row.n_test) == (898, 899)
     train, test = _direct_accuracy(digits_card, "train"), _direct_accuracy(digits_card, "test")
     assert train > test  # the fixture memorised its training images: the gap must show it
     frame = store.results_frame(model_ids=["test/digits_mlp"])
     values = dict(zip(frame.metric, frame.value, strict=True))
-    assert values["train_accuracy"] == pytest.approx(train)
-    assert values["test_accuracy"] == pytest.approx(test)
-    assert values["overfit_gap"] == pytest.approx(train - test)
+    # Exactly the numbers of the model's own predictions (the engine's posterior cache changes nothing).
+    assert values["train_accuracy"] == train and values["test_accuracy"] == test
+    assert values["overfit_gap"] == train - test
     assert (values["num_classes"], values["train_size"]) == (10, 898)
     job = frame.iloc[0]
-    assert job.attack == ANNOTATION_ATTACK and job.attack_version == ANNOTATION_VERSION and job.run_id == "r1"
-    assert job.weight_hash == digits_card.weight_hash
-    assert job.seed is None or np.isnan(job.seed)
-    assert job.params_json["member_split"] == "train" and job.params_json["test_split"] == "test"
-    assert (job.params_json["n_member"], job.params_json["n_test"]) == (898, 899)
-    splits = job.data_json["splits"]
+    assert job.attack == ANNOTATION_ATTACK == "annotation.accuracy" and job.attack_version == ANNOTATION_VERSION
+    assert job.run_id == run.run_id and job.weight_hash == digits_card.weight_hash and job.seed == 0
+    # The key holds what was asked; what it resolved to is in the job's data.
+    assert job.params_json == {"member_split": None, "test_split": None, "max_images": None}
+    measured = job.data_json["attack"]
+    assert measured["resolved"]["member_split"] == "train" and measured["resolved"]["test_split"] == "test"
+    assert (measured["resolved"]["n_member"], measured["resolved"]["n_test"]) == (898, 899)
+    splits = measured["splits"]
     assert splits["member"]["fingerprint"] == load_split("digits", "train").fingerprint()
     assert splits["test"]["fingerprint"] == load_split("digits", "test").fingerprint()
-    assert job.data_json["dataset"] == "digits" and job.data_json["n_images"] == 898 + 899
-    assert job.data_json["weight_hash"] == digits_card.weight_hash
+    assert measured["dataset"] == "digits" and measured["n_images"] == 898 + 899
     assert store.get_card("test/digits_mlp").id == "test/digits_mlp"  # results join a catalogued model
 
 
 def test_rerun_is_skipped_unless_forced(digits_card, store: Store) -> None:
-    first = annotate_models([digits_card], store, device="cpu", show=False)[0]
-    again = annotate_models([digits_card], store, device="cpu", show=False)[0]
-    assert again.status == "skipped"
-    assert again.metrics["test_accuracy"] == pytest.approx(first.metrics["test_accuracy"])
-    forced = annotate_models([digits_card], store, device="cpu", force=True, show=False)[0]
+    first = annotate_models([digits_card], store, device="cpu").rows[0]
+    again = annotate_models([digits_card], store, device="cpu")
+    assert again.rows[0].status == "skipped" and again.run_id is None  # nothing ran
+    assert again.rows[0].metrics == first.metrics and again.rows[0].n_member == first.n_member == 898
+    forced = annotate_models([digits_card], store, device="cpu", force=True).rows[0]
     assert forced.status == "done"
     assert len(store.jobs_frame()) == 1  # the same job key is replaced, never duplicated
 
@@ -101,7 +103,7 @@ def test_rerun_is_skipped_unless_forced(digits_card, store: Store) -> None:
 def test_a_failing_model_is_recorded_and_the_others_continue(digits_card, store: Store) -> None:
     broken = digits_card.model_copy(update={
         "id": "test/broken", "weights": digits_card.weights.model_copy(update={"sha256": "0" * 64})})
-    rows = annotate_models([broken, digits_card], store, device="cpu", show=False)
+    rows = annotate_models([broken, digits_card], store, device="cpu").rows
     assert [row.status for row in rows] == ["failed", "done"]
     assert "ChecksumError" in rows[0].error
     failed = store.jobs_frame(status="failed")
@@ -111,7 +113,7 @@ def test_a_failing_model_is_recorded_and_the_others_continue(digits_card, store:
 
 def test_logits_declared_as_probabilities_fail_the_annotation_and_store_nothing(digits_card, store: Store) -> None:
     misdeclared = digits_card.model_copy(update={"id": "test/says_probabilities", "output_kind": "probabilities"})
-    rows = annotate_models([misdeclared, digits_card], store, device="cpu", show=False)
+    rows = annotate_models([misdeclared, digits_card], store, device="cpu").rows
     assert [row.status for row in rows] == ["failed", "done"]
     assert rows[0].error.startswith(
         "OutputCheckError: model test/says_probabilities: declared probabilities are outside [0, 1]")
@@ -122,22 +124,24 @@ def test_logits_declared_as_probabilities_fail_the_annotation_and_store_nothing(
 
 def test_unknown_training_size_is_missing_not_zero(digits_card, store: Store) -> None:
     card = digits_card.model_copy(update={"id": "test/no_size", "train_size": None})
-    annotate_models([card], store, device="cpu", show=False, max_images=200)
+    annotate_models([card], store, device="cpu", max_images=200)
     frame = store.results_frame(model_ids=["test/no_size"]).set_index("metric")
     assert frame.loc["train_size", "value"] is None or np.isnan(frame.loc["train_size", "value"])
     assert "unknown" in frame.loc["train_size", "missing_reason"]
     assert frame.loc["test_accuracy", "value"] is not None
     job = store.results_frame(model_ids=["test/no_size"]).iloc[0]
-    assert job.params_json["n_member"] == 200 and job.params_json["subset_seed"] == 0
+    assert job.params_json["max_images"] == 200
+    resolved = job.data_json["attack"]["resolved"]
+    assert resolved["n_member"] == 200 and resolved["subset_seed"] == 0
 
 
 def test_max_images_is_a_seeded_subset_of_the_split(digits_card) -> None:
     target = load_target(digits_card, device="cpu")
     a = annotate(target, max_images=300)
     b = annotate(target, max_images=300)
-    assert a["metrics"] == b["metrics"] and a["data"] == b["data"]
-    assert a["params"]["n_member"] == a["params"]["n_test"] == 300
-    assert a["data"]["splits"]["member"]["fingerprint"] != load_split("digits", "train").fingerprint()
+    assert a.metrics == b.metrics and a.data == b.data
+    assert a.data["resolved"]["n_member"] == a.data["resolved"]["n_test"] == 300
+    assert a.data["splits"]["member"]["fingerprint"] != load_split("digits", "train").fingerprint()
 
 
 def test_published_values_come_from_the_card_and_the_store(digits_card, store: Store) -> None:
@@ -148,7 +152,7 @@ def test_published_values_come_from_the_card_and_the_store(digits_card, store: S
     values, source = published_values(digits_card, store)
     assert values == {"train_accuracy": 0.99, "test_accuracy": 0.9, "overfit_gap": None}  # the card's value wins
     assert source == "test fixture; published:test-table"
-    rows = annotate_models([digits_card], store, device="cpu", show=False)
+    rows = annotate_models([digits_card], store, device="cpu").rows
     console = Console(record=True, width=250)
     console.print(annotation_table(rows))
     text = console.export_text()
@@ -163,13 +167,13 @@ def test_public_mnist_model_annotation_records_the_member_pool(shared_data: Path
 
     monkeypatch.setenv("SECURITYNET_MIRROR", str(shared_data / "models" / "mnist"))
     card = next(c for c in iter_cards() if c.id == "file/mlp_backdoored_cs612")
-    (row,) = annotate_models([card], store, device="cpu", show=False)
+    (row,) = annotate_models([card], store, device="cpu").rows
     assert row.status == "done", row.error
     assert row.metrics["test_accuracy"] == pytest.approx(card.published.test_accuracy, abs=0.001)
     job = store.results_frame(model_ids=[card.id]).iloc[0]
-    member = job.data_json["splits"]["member"]
+    member = job.data_json["attack"]["splits"]["member"]
     assert member["split"] in ("train", "train_subset_5k") and member["n"] == row.n_member
-    assert member["split"] in job.data_json["member_pool"]
+    assert member["split"] in job.data_json["attack"]["member_pool"]
     assert row.n_test == 10_000 and row.metrics["train_size"] == 60_000
 
 
@@ -190,7 +194,8 @@ def test_cli_annotates_a_query_and_keeps_going_past_a_failure(digits_card, tmp_p
     assert set(store.results_frame().model_id) == {"test/digits_mlp"}  # ... after annotating the other one
     assert "(90.00)" in result.output  # the published value beside the measured one
     runs = store.jobs_frame().run_id.dropna().unique()
-    assert len(runs) == 1 and runs[0].startswith("annotate-")
+    (recorded,) = store.runs_overview()  # one engine run, finished although one of its jobs failed
+    assert list(runs) == [recorded["id"]] and recorded["status"] == "finished" and recorded["jobs_failed"] == 1
 
     nothing = CliRunner().invoke(app, ["--db", url, "annotate", "nomatch/*"])
     assert nothing.exit_code == 1 and "no model card matches" in nothing.output
@@ -213,7 +218,7 @@ def test_subset_trained_model_uses_only_its_training_images_as_members(tmp_path:
     splits = resolve_splits(card)
     assert len(splits.member) == 60
     assert sorted(splits.member.indices.tolist()) == sorted(card.training_indices)
-    result = annotate(load_target(card, device="cpu"), splits=splits)["metrics"]
+    result = annotate(load_target(card, device="cpu")).metrics
     # Memorised its 60 images; the full split would have diluted train accuracy towards test accuracy.
     assert result["train_accuracy"] == pytest.approx(1.0)
     assert result["overfit_gap"] > 0.1

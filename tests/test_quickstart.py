@@ -20,7 +20,7 @@ def test_catalog_and_public_mnist_steps_store_the_annotation(shared_data, store:
         store, Console(file=out, width=160), steps=(quickstart.step_catalog, quickstart.step_public_mnist)
     )
     assert len(state.public_cards) == 5
-    frame = store.results_frame(attack_like="annotation")
+    frame = store.results_frame(attack_like="annotation.accuracy")
     tests = frame[frame.metric == "test_accuracy"].set_index("model_id").value
     assert tests["file/lenet5_advertorch_clean"] == pytest.approx(0.9889, abs=1e-4)
     assert "file/badnet_verazuo_mnist" in out.getvalue()

@@ -75,8 +75,17 @@ def step_catalog(state: QuickstartState) -> None:
         state.console.print(f"catalog: published SecurityNet table imported ({report.cards} model cards)")
 
 
-def step_public_mnist(state: QuickstartState) -> None:
+def annotate_and_show(state: QuickstartState, cards: list[ModelCard]) -> None:
+    """The `annotation.accuracy` job on each model through the engine, then the published-vs-measured table."""
     from securitynet.annotation import annotate_models
+    from securitynet.cli.annotate import print_annotation
+
+    run = annotate_models(cards, state.store, progress=True, console=state.console,
+                          command=f"securitynet quickstart (pid {os.getpid()})")
+    print_annotation(run.rows, state.console)
+
+
+def step_public_mnist(state: QuickstartState) -> None:
     from securitynet.catalog.query import select_cards
     from securitynet.data import get_dataset, locate_split
     from securitynet.errors import DatasetError
@@ -89,16 +98,15 @@ def step_public_mnist(state: QuickstartState) -> None:
         return
     state.public_cards = select_cards(PUBLIC_MNIST_QUERY, state.store)
     state.console.rule("annotation: public MNIST models")
-    annotate_models(state.public_cards, state.store, console=state.console)
+    annotate_and_show(state, state.public_cards)
 
 
 def step_digits_zoo(state: QuickstartState) -> None:
-    from securitynet.annotation import annotate_models
     from securitynet.zoo.digits_zoo import build_digits_zoo
 
     state.console.rule("self-trained digits zoo")
     state.zoo_cards = build_digits_zoo(state.store, size="full", progress=True)
-    annotate_models(state.zoo_cards, state.store, console=state.console)
+    annotate_and_show(state, state.zoo_cards)
 
 
 def evaluate_pairs(state: QuickstartState, models: list[str], pairs: list[tuple[str, dict[str, Any]]],

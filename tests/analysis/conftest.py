@@ -69,8 +69,9 @@ def populate(store: Store, artifacts: Path) -> None:
     for i in range(N_MODELS):
         model, gap = f"test/m{i}", gap_of(i)
         test = 0.95 - gap
-        jobs.append(JobRecord(model_id=model, weight_hash=f"sha256:{i:064x}", attack="annotation", attack_version="1",
-                              params={"n_member": 100, "n_test": 100}, seed=None,
+        jobs.append(JobRecord(model_id=model, weight_hash=f"sha256:{i:064x}", attack="annotation.accuracy",
+                              attack_version="3", params={"member_split": None, "test_split": None, "max_images": None},
+                              seed=0,
                               metrics={"train_accuracy": test + gap, "test_accuracy": test, "overfit_gap": gap}))
         for seed in (0, 1):
             roc: dict = (_roc_npz(artifacts / f"m{i}-s{seed}", "roc", 1 + i)

@@ -28,6 +28,7 @@ def _populate(store: Store) -> None:
     store.upsert_cards([_card(m) for m in GAPS])
     jobs = []
     for model, gap in GAPS.items():
+        # Stored under the name annotation had before the engine ran it: an old database still reads.
         jobs.append(_job(model, "annotation", {"train_accuracy": 0.99, "test_accuracy": 0.99 - gap,
                                                "overfit_gap": gap}, {"n_member": 100, "n_test": 100}))
         jobs.append(_job(model, "mia.loss", {"auc": AUCS[model]}))

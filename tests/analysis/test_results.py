@@ -29,7 +29,7 @@ def test_published_values_sit_beside_the_measured_variant(results_store: Store) 
     stealing = frame[frame.attack == "stealing.knockoff"].set_index("variant")
     assert stealing.at["surrogate=target-arch", "published_agreement"] == pytest.approx(0.85)
     assert stealing.published_agreement.isna().sum() == 1  # the wrn variant has no published value
-    annotation = frame[frame.attack == "annotation"]
+    annotation = frame[frame.attack == "annotation.accuracy"]
     assert annotation.published_overfit_gap.item() == pytest.approx(0.09)
     assert "securitynet/cifar10/resnet20" not in set(frame.model_id)  # not selected, not anyone's twin
 
@@ -49,3 +49,21 @@ def test_the_query_imports_no_torch(results_store: Store) -> None:
             f"frame = results_table(Store({results_store.url!r})); assert len(frame) > 0; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_old_database_annotation_reads_under_the_engine_name(results_store: Store) -> None:
+    """Jobs stored as "annotation" (before the engine ran annotation) read as annotation.accuracy, kept apart
+    by their version; the per-model covariates prefer the engine's job on every image."""
+    from securitynet.analysis.frames import load_analysis_data
+    from securitynet.analysis.per_model import aggregate, measured_annotations
+    from securitynet.store import JobRecord
+
+    results_store.record_job(JobRecord(
+        model_id="test/m1", weight_hash=f"sha256:{1:064x}", attack="annotation", attack_version="2",
+        params={"n_member": 50, "n_test": 50}, seed=None,
+        metrics={"train_accuracy": 0.5, "test_accuracy": 0.25, "overfit_gap": 0.25}))
+    frame = results_table(results_store, ["test/m1"], ["annotation*"])
+    assert set(frame.attack) == {"annotation.accuracy"} and sorted(frame.attack_version) == ["2", "3"]
+    assert sorted(frame.overfit_gap) == pytest.approx(sorted([0.25, 0.03]))  # conftest: gap of m1 is 0.03
+    chosen = measured_annotations(aggregate(load_analysis_data(results_store, ["test/m1"]).results))
+    assert chosen.set_index("model_id").at["test/m1", "overfit_gap"] == pytest.approx(0.03)

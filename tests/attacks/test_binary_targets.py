@@ -116,7 +116,7 @@ def test_one_unit_binary_models_go_through_annotation_and_every_attack_family(ca
     assert (state_dict_card.num_classes, onnx_card.num_classes) == (2, 2)
     assert onnx_card.output_kind == "binary_probability"  # read from the graph's final Sigmoid
 
-    rows = annotate_models(cards, store, device="cpu", show=False)
+    rows = annotate_models(cards, store, device="cpu").rows
     assert [row.status for row in rows] == ["done", "done"], [row.error for row in rows]
     for row in rows:
         assert row.metrics["num_classes"] == 2  # two-class posteriors, not the single unit

@@ -48,7 +48,7 @@ def db(tmp_path) -> str:
         jobs.append(_job(model, "mia.loss", {"n": 500}, 0, {"auc": 0.52 if model != MLP else None,
                                                             "tpr_at_1pct_fpr": 0.011, "balanced_accuracy": 0.51},
                          missing_reasons={"auc": "test: not measured"} if model == MLP else {}))
-        jobs.append(_job(model, "annotation", {"n_member": 100}, None,
+        jobs.append(_job(model, "annotation.accuracy", {"max_images": None}, 0,
                          {"train_accuracy": 0.99, "test_accuracy": 0.97, "overfit_gap": 0.02}))
     jobs.append(_job(BADNET, "backdoor.neural_cleanse", {}, 0, {"flagged": 1.0, "score": 3.4, "suspected_target": 1.0,
                                                                 "anomaly_index": 3.4}))

@@ -74,7 +74,7 @@ def test_snapshot_copies_every_table_and_the_canned_queries_run(filled_store, tm
     assert auc["difference"] == pytest.approx(auc["measured"] - 0.55)
     steal = [r for key, r in rows.items() if key[1] == "stealing.knockoff" and key[2] == "accuracy"]
     assert len(steal) == 1 and steal[0]["measured"] == pytest.approx(0.87)  # the WRN run is another column
-    assert rows[("securitynet/digits/m1", "annotation", "test_accuracy")]["published"] == pytest.approx(0.9)
+    assert rows[("securitynet/digits/m1", "annotation.accuracy", "test_accuracy")]["published"] == pytest.approx(0.9)
     assert not any(key[0] == "securitynet/cifar10/resnet20" for key in rows)  # nothing measured for it
 
     generic = _query(snapshot, queries["most_exposed"]["sql"], {"attack": "mia.loss", "metric": "auc"})

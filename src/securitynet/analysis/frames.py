@@ -21,7 +21,10 @@ import sqlalchemy as sa
 from securitynet.store import schema
 
 MEASURED = "measured"
-ANNOTATION = "annotation"
+ANNOTATION = "annotation.accuracy"
+# Before the engine ran annotation (software before issue 15), its jobs were stored as "annotation";
+# such rows read as ANNOTATION (their attack_version, 1 or 2, keeps them apart from the engine's 3).
+LEGACY_ANNOTATION = "annotation"
 ANNOTATION_METRICS = ("train_accuracy", "test_accuracy", "overfit_gap")
 PURPOSES_PUBLIC = ("benchmark", "security", "other")
 
@@ -136,6 +139,7 @@ def load_results(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataF
     if model_ids is not None:
         frame = frame[frame.model_id.isin(set(model_ids))]
     frame = frame.copy()
+    frame["attack"] = frame.attack.replace({LEGACY_ANNOTATION: ANNOTATION})
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     frame["params"] = frame.pop("params_json").map(canonical_params)

@@ -8,6 +8,7 @@ and the published annotation otherwise (its own card's, or that of the published
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -56,9 +57,14 @@ def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _annotation_size(params: str) -> int:
+def _annotation_size(params: str) -> float:
+    """How many images an annotation measured on, as far as its parameters say: legacy jobs stored the resolved
+    sizes; the engine's jobs store the request, where no ``max_images`` cap means every image of both splits."""
     data = json.loads(params)
-    return int(data.get("n_member") or 0) + int(data.get("n_test") or 0)
+    if "n_member" in data or "n_test" in data:
+        return int(data.get("n_member") or 0) + int(data.get("n_test") or 0)
+    cap = data.get("max_images")
+    return math.inf if cap is None else 2 * int(cap)
 
 
 def measured_annotations(agg: pd.DataFrame) -> pd.DataFrame:

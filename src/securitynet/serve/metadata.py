@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 DATABASE = "securitynet"
 MODEL_FACETS = ["dataset", "family", "purpose", "venue", "year"]
+# The annotation job's name, and the one it was stored under before the engine ran it (old databases).
+ANNOTATION_ATTACKS = ("annotation.accuracy", "annotation")
 
 TABLES: dict[str, dict[str, object]] = {
     "models": {
@@ -94,7 +96,7 @@ JOIN jobs mj ON mj.id = m.job_id AND mj.status = 'done'
 WHERE p.origin != 'measured' AND p.value IS NOT NULL{_PARAMS_MATCH}
 GROUP BY p.id, m.model_id, mj.params_hash
 UNION ALL
-SELECT pm.id, pm.dataset, 'annotation', a.metric,
+SELECT pm.id, pm.dataset, 'annotation.accuracy', a.metric,
        CASE a.metric WHEN 'train_accuracy' THEN pm.published_train_accuracy
                      WHEN 'test_accuracy' THEN pm.published_test_accuracy
                      ELSE pm.published_overfit_gap END AS published,
@@ -102,7 +104,7 @@ SELECT pm.id, pm.dataset, 'annotation', a.metric,
                      WHEN 'test_accuracy' THEN pm.published_test_accuracy ELSE pm.published_overfit_gap END,
        count(a.value), a.model_id, aj.params_hash
 FROM models pm
-JOIN results a ON a.origin = 'measured' AND a.attack = 'annotation'
+JOIN results a ON a.origin = 'measured' AND a.attack IN ('annotation.accuracy', 'annotation')
   AND a.metric IN ('train_accuracy', 'test_accuracy', 'overfit_gap') AND a.value IS NOT NULL
   AND a.model_id = coalesce(json_extract(pm.card_json, '$.extra.securitynet.same_as'), pm.id)
 JOIN jobs aj ON aj.id = a.job_id AND aj.status = 'done'
@@ -132,7 +134,7 @@ def datasette_metadata(attacks: Sequence[tuple[str, Sequence[str]]], *, report_u
     }
     for attack, metrics in attacks:
         metric = _headline(metrics)
-        if metric and attack != "annotation":
+        if metric and attack not in ANNOTATION_ATTACKS:
             queries[f"most_exposed_{_slug(attack)}"] = most_exposed_query(attack, metric)
     links = "" if report_url is None else f' The <a href="{html.escape(report_url)}">analysis report</a> ' \
                                          "has the figures, statistics and the published-versus-measured table."
