@@ -16,14 +16,17 @@ def test_catalog_and_public_mnist_steps_store_the_annotation(shared_data, store:
     monkeypatch.delenv("SECURITYNET_MIRROR", raising=False)
     monkeypatch.setenv("SECURITYNET_OFFLINE", "1")
     out = StringIO()
+    from securitynet.cli.quickstart import quickstart_tables
+
     state = quickstart.run_quickstart(
-        store, Console(file=out, width=160), steps=(quickstart.step_catalog, quickstart.step_public_mnist)
+        store, Console(file=out, width=160), steps=(quickstart.step_catalog, quickstart.step_public_mnist),
+        tables=quickstart_tables(),
     )
     assert len(state.public_cards) == 5
     frame = store.results_frame(attack_like="annotation.accuracy")
     tests = frame[frame.metric == "test_accuracy"].set_index("model_id").value
     assert tests["file/lenet5_advertorch_clean"] == pytest.approx(0.9889, abs=1e-4)
-    assert "file/badnet_verazuo_mnist" in out.getvalue()
+    assert "file/badnet_verazuo_mnist" in out.getvalue() and "Annotation: accuracy in %" in out.getvalue()
     # The published table came in too, with its 529 annotated models.
     assert len(store.query_cards(source="published")) == 529
 
@@ -50,7 +53,8 @@ def test_stealing_summary_pairs_query_sets_of_the_quickstart_runs_only() -> None
     import pandas as pd
     from rich.console import Console
 
-    from securitynet.quickstart import stealing_summary, stealing_table
+    from securitynet.cli.quickstart import stealing_table
+    from securitynet.quickstart import stealing_summary
 
     common = {"budget": 1000, "surrogate": "small-cnn"}
     rows = []

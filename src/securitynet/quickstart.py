@@ -30,9 +30,19 @@ LIRA_ARCHITECTURE = "mlp"
 
 
 @dataclass
+class QuickstartTables:
+    """How the job draws its tables, given by the command (`securitynet.cli.quickstart`): this module sits
+    below the CLI and draws none itself. A table left None is not shown."""
+
+    annotation: Callable[[list[Any], Console], None] | None = None  # AnnotationRows
+    stealing: Callable[[dict[str, dict[str, dict[str, float]]], Console], None] | None = None  # stealing_summary
+
+
+@dataclass
 class QuickstartState:
     store: Any
     console: Console
+    tables: QuickstartTables = field(default_factory=QuickstartTables)
     public_cards: list[ModelCard] = field(default_factory=list)
     zoo_cards: list[ModelCard] = field(default_factory=list)
     backdoor_ids: list[str] = field(default_factory=list)
@@ -78,11 +88,14 @@ def step_catalog(state: QuickstartState) -> None:
 def annotate_and_show(state: QuickstartState, cards: list[ModelCard]) -> None:
     """The `annotation.accuracy` job on each model through the engine, then the published-vs-measured table."""
     from securitynet.annotation import annotate_models
-    from securitynet.cli.annotate import print_annotation
 
     run = annotate_models(cards, state.store, progress=True, console=state.console,
                           command=f"securitynet quickstart (pid {os.getpid()})")
-    print_annotation(run.rows, state.console)
+    if state.tables.annotation is not None:
+        state.tables.annotation(run.rows, state.console)
+    for row in run.rows:
+        if row.status == "failed":
+            state.notes.append(f"annotation.accuracy on {row.card.id} failed: {row.error}")
 
 
 def step_public_mnist(state: QuickstartState) -> None:
@@ -164,8 +177,8 @@ def step_stealing(state: QuickstartState) -> None:
     models = _model_ids(state)
     evaluate_pairs(state, models, stealing_quickstart_attacks(), "model stealing")
     summary = stealing_summary(state.store.results_frame(model_ids=models, attack_like=ATTACK), QUICKSTART_COMMON)
-    if summary:
-        state.console.print(stealing_table(summary, width=state.console.width))
+    if summary and state.tables.stealing is not None:
+        state.tables.stealing(summary, state.console)
 
 
 def stealing_summary(frame: Any, common: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
@@ -183,24 +196,6 @@ def stealing_summary(frame: Any, common: dict[str, Any]) -> dict[str, dict[str, 
             query_set = params.get("query_set", "in-distribution")
             summary.setdefault(row.model_id, {}).setdefault(query_set, {})[row.metric] = row.value
     return summary
-
-
-def stealing_table(summary: dict[str, dict[str, dict[str, float]]], width: int = 80) -> Any:
-    from securitynet.cli.output import Column, render_table
-
-    def value(sets: dict[str, dict[str, float]], query_set: str, metric: str) -> float | None:
-        found = sets.get(query_set, {}).get(metric)
-        return None if found is None or found != found else found
-
-    rows = [{"model": model, "target": value(sets, "in-distribution", "target_accuracy"),
-             "queries": value(sets, "in-distribution", "queries"),
-             "in": value(sets, "in-distribution", "agreement"), "out": value(sets, "out-of-distribution", "agreement")}
-            for model, sets in sorted(summary.items())]
-    columns = [Column("model", kind="id"), Column("target", "target acc", kind="number"),
-               Column("queries", kind="int"), Column("in", "agree (in)", kind="number"),
-               Column("out", "agree (ood)", kind="number")]
-    return render_table(rows, columns, width=width,
-                        title="model stealing: surrogate agreement with the target on its unqueried test images")
 
 
 def step_backdoor(state: QuickstartState) -> None:
@@ -244,8 +239,9 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def run_quickstart(store: Any, console: Console | None = None, steps: tuple[Step, ...] = STEPS) -> QuickstartState:
-    state = QuickstartState(store=store, console=console or Console())
+def run_quickstart(store: Any, console: Console | None = None, steps: tuple[Step, ...] = STEPS,
+                   tables: QuickstartTables | None = None) -> QuickstartState:
+    state = QuickstartState(store=store, console=console or Console(), tables=tables or QuickstartTables())
     for step in steps:
         step(state)
     for note in state.notes:
