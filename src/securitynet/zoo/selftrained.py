@@ -30,6 +30,7 @@ from securitynet import config
 from securitynet.catalog.card import InputSpec, ModelCard, WeightsSpec
 from securitynet.errors import CardError, DatasetError, TrainingError, WeightsError
 from securitynet.files import atomic_write_bytes
+from securitynet.job_identity import params_hash
 from securitynet.zoo.target import TargetModel
 from securitynet.zoo.train import TRAINER_VERSION, TrainRecipe, TrainReport, init_module, train_classifier
 from securitynet.zoo.weights import sha256_file
@@ -95,8 +96,7 @@ class SelfTrainedRecipe:
         payload = {k: v for k, v in self.to_dict().items() if k not in ("card_id", "tags", "train")}
         payload["train"] = self.train.hash()
         payload["selftrained_version"] = SELFTRAINED_VERSION
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return params_hash(payload)
 
 
 @dataclass

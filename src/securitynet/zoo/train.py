@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -34,6 +32,7 @@ import torch.nn.functional as F
 
 from securitynet.catalog.card import InputSpec
 from securitynet.errors import TrainingError
+from securitynet.job_identity import params_hash
 from securitynet.progress import ProgressDisplay
 from securitynet.zoo.devices import resolve_device
 from securitynet.zoo.memory_format import as_layout, use_channels_last, usual_layout_after
@@ -136,8 +135,7 @@ class TrainRecipe:
         """Short stable hash of what this recipe trains (trainer version included)."""
         payload = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
         payload["trainer_version"] = TRAINER_VERSION
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return params_hash(payload)
 
 
 @dataclass
