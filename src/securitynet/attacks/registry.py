@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "backdoor.abs": "securitynet.attacks.backdoor.abs",
     "backdoor.mntd": "securitynet.attacks.backdoor.mntd",
     "backdoor.strip": "securitynet.attacks.backdoor.strip",
+    "annotation.accuracy": "securitynet.attacks.annotation.accuracy",
 }
 
 _REGISTRY: dict[str, type[Attack]] = {}
