@@ -6,11 +6,14 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import re
 import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from securitynet import plugins
@@ -18,63 +21,35 @@ from securitynet.errors import PluginConflictError
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The package the test distribution installs: one object for each group.
-DEMO_MODULE = '''
-import dataclasses
-
-import torch.nn as nn
-
-from securitynet.attacks.base import Attack, AttackResult
-from securitynet.catalog.card import ModelCard
-from securitynet.data import get_dataset
+DOC = ROOT / "docs" / "plugins.md"
 
 
-class EchoAttack(Attack):
-    """Reports a constant: enough to be listed and run."""
-
-    name = "demo.echo"
-    version = "1"
-    access = "posterior"
-
-    def run(self, target, ctx):
-        return AttackResult(metrics={"echo": 1.0})
+def doc_block(language: str) -> str:
+    """The first ``language`` code block of docs/plugins.md: the example package is the one tested here."""
+    return re.search(rf"^```{language}\n(.*?)^```$", DOC.read_text(encoding="utf-8"), re.S | re.M).group(1)
 
 
-DIGITS_COPY = dataclasses.replace(get_dataset("digits"), name="demo_digits")
+def entry_points_txt(groups: dict[str, dict[str, str]]) -> str:
+    """pyproject's [project.entry-points.*] tables as the entry_points.txt that pip writes from them."""
+    return "".join(f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in points.items()) + "\n"
+                   for group, points in groups.items())
 
 
-def tiny_net(num_classes=10):
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
-
-
-def cards():
-    return [ModelCard(id="demo/tiny", name="tiny", source="demo", dataset="demo_digits",
-                      architecture="demo_net")]
-'''
-
-DEMO_ENTRY_POINTS = """
-[securitynet.attacks]
-demo = sn_demo_plugin:EchoAttack
-
-[securitynet.datasets]
-demo_digits = sn_demo_plugin:DIGITS_COPY
-
-[securitynet.architectures]
-demo_net = sn_demo_plugin:tiny_net
-
-[securitynet.card_sources]
-demo = sn_demo_plugin:cards
-"""
-
-
-def install(site: Path, distribution: str, entry_points: str, modules: dict[str, str] | None = None) -> None:
+def install(site: Path, distribution: str, entry_points: str, modules: dict[str, str] | None = None,
+            version: str = "1.2") -> None:
     """Put a distribution in `site` the way pip installs one: a ``*.dist-info`` folder beside its modules."""
-    info = site / f"{distribution.replace('-', '_')}-1.2.dist-info"
+    info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.2\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(entry_points)
     for name, text in (modules or {}).items():
         (site / f"{name}.py").write_text(text)
+
+
+def install_doc_example(site: Path) -> None:
+    project = tomllib.loads(doc_block("toml"))["project"]
+    install(site, project["name"], entry_points_txt(project["entry-points"]),
+            {"securitynet_demo": doc_block("python")}, version=project["version"])
 
 
 @pytest.fixture
@@ -97,7 +72,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("SECURITYNET_ATTACK_MODULES", raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("sn_")]:
+    for name in [m for m in sys.modules if m.startswith(("sn_", "securitynet_demo"))]:
         del sys.modules[name]
 
 
@@ -108,34 +83,53 @@ def plugins_json(*args: str) -> tuple[int, list[dict]]:
     return result.exit_code, json.loads(result.stdout)
 
 
-def test_a_distribution_adds_an_attack_a_dataset_an_architecture_and_cards(site: Path) -> None:
-    from securitynet.attacks import get_attack
+def test_the_documented_package_adds_an_attack_a_dataset_an_architecture_and_cards(site: Path) -> None:
     from securitynet.catalog.builtin import load_builtin_catalog
     from securitynet.cli import app
-    from securitynet.data import get_dataset, load_split
+    from securitynet.data import load_split
     from securitynet.zoo.archs import build_architecture
 
-    install(site, "sn-demo-plugin", DEMO_ENTRY_POINTS, {"sn_demo_plugin": DEMO_MODULE})
+    install_doc_example(site)
     code, rows = plugins_json()
     assert code == 0
-    demo = {row["group"]: row for row in rows if row["distribution"] == "sn-demo-plugin 1.2"}
+    demo = {row["group"]: row for row in rows if row["distribution"] == "securitynet-demo 0.1"}
     assert {group: (row["name"], row["object"], row["provides"]) for group, row in demo.items()} == {
-        "securitynet.attacks": ("demo", "sn_demo_plugin:EchoAttack", ["demo.echo"]),
-        "securitynet.datasets": ("demo_digits", "sn_demo_plugin:DIGITS_COPY", ["demo_digits"]),
-        "securitynet.architectures": ("demo_net", "sn_demo_plugin:tiny_net", ["demo_net"]),
-        "securitynet.card_sources": ("demo", "sn_demo_plugin:cards", ["demo/tiny"]),
+        "securitynet.attacks": ("demo", "securitynet_demo:TestConfidence", ["demo.test_confidence"]),
+        "securitynet.datasets": ("tiny_shapes", "securitynet_demo:TINY_SHAPES", ["tiny_shapes"]),
+        "securitynet.architectures": ("tiny_mlp", "securitynet_demo:tiny_mlp", ["tiny_mlp"]),
+        "securitynet.card_sources": ("demo", "securitynet_demo:cards", ["demo/tiny_shapes/tiny_mlp"]),
     }
-    builtin = [row for row in rows if row["distribution"] != "sn-demo-plugin 1.2"]
+    builtin = [row for row in rows if row["distribution"] != "securitynet-demo 0.1"]
     assert builtin and all(row["distribution"].startswith("securitynet") and not row["error"] for row in builtin)
     assert {"mia.correctness", "backdoor.strip"} <= {p for row in builtin for p in row["provides"]}
 
     listed = CliRunner().invoke(app, ["attacks", "list", "demo.*", "--format", "json"])
-    assert [a["name"] for a in json.loads(listed.stdout)] == ["demo.echo"]
-    assert get_attack("demo.echo").version == "1"
-    assert len(load_split("demo_digits", "test")) == len(load_split(get_dataset("digits"), "test"))
-    assert build_architecture("demo_net", num_classes=3)[1].out_features == 3
-    catalog = load_builtin_catalog()
-    assert catalog.sources["sn_demo_plugin:cards"] == 1 and "demo/tiny" in {c.id for c in catalog.cards}
+    assert [a["name"] for a in json.loads(listed.stdout)] == ["demo.test_confidence"]
+    assert "demo/tiny_shapes/tiny_mlp" in {c.id for c in load_builtin_catalog().cards}
+
+    # The example's dataset, network and measurement work together (through a minimal stand-in for the context).
+    rng = np.random.default_rng(0)
+    (site / "data" / "tiny_shapes").mkdir(parents=True)
+    for split, n in (("train", 6), ("test", 4)):
+        np.savez(site / "data" / "tiny_shapes" / f"{split}.npz", images=rng.integers(0, 256, (n, 8, 8), np.uint8),
+                 labels=np.arange(n) % 2)
+    roots = [site / "data"]
+    assert len(load_split("tiny_shapes", "test", roots)) == 4
+    network = build_architecture("tiny_mlp", num_classes=2)
+
+    class Context:
+        def dataset_info(self):
+            return sys.modules["securitynet_demo"].TINY_SHAPES
+
+        def load_split(self, split):
+            return load_split("tiny_shapes", split, roots)
+
+        def posteriors(self, target, split):
+            return torch.softmax(target(torch.from_numpy(split.images / 255.0).float()), dim=1).detach().numpy()
+
+    attack = sys.modules["securitynet_demo"].TestConfidence()
+    confidence = attack.run(network, Context()).metrics["mean_confidence"]
+    assert 0.5 <= confidence <= 1.0  # the mean top-1 posterior of two classes
 
 
 def test_a_broken_plugin_is_one_line_and_the_others_load(site: Path) -> None:
@@ -185,8 +179,8 @@ def test_two_plugins_claiming_one_name_is_an_error(site: Path) -> None:
 def test_a_plugin_registering_a_builtin_attack_name_is_an_error(site: Path) -> None:
     from securitynet.attacks.registry import load_attacks
 
-    impostor = DEMO_MODULE.replace('name = "demo.echo"', 'name = "mia.correctness"')
-    install(site, "sn-impostor", "[securitynet.attacks]\nimpostor = sn_impostor:EchoAttack\n",
+    impostor = doc_block("python").replace('name = "demo.test_confidence"', 'name = "mia.correctness"')
+    install(site, "sn-impostor", "[securitynet.attacks]\nimpostor = sn_impostor:TestConfidence\n",
             {"sn_impostor": impostor})
     with pytest.raises(PluginConflictError, match=r"'impostor' .*sn-impostor 1.2.*: attack name 'mia.correctness' "
                                                   r"is registered twice"):

@@ -90,9 +90,8 @@ def plugins_command(
 ) -> None:
     """List the plug-ins of every group (attacks, datasets, architectures, card sources) and where they come from.
 
-    Each row: the entry point (group, name, object), the distribution and version that declares it, how many
-    things it registered (--format json lists them), or the one-line error that stopped it. Exits 1 when a
-    plug-in failed to load or two plug-ins claim one name.
+    A row per entry point: group, name, object, the distribution that declares it, what it registered or its error.
+    Exits 1 when a plug-in failed to load or two plug-ins claim one name (docs/plugins.md).
     """
     unknown = [g for g in group or [] if g not in LOADERS]
     if unknown:
