@@ -86,6 +86,11 @@ class DatasetInfo:
         """The split models are trained on, resolved against the default data roots (see `resolve_member_split`)."""
         return resolve_member_split(self)[0]
 
+    def locate(self, split: str, roots: Iterable[str | os.PathLike[str]] | None = None) -> Located | None:
+        """The files of `split` under the roots, or None when absent (`locate_split` raises instead)."""
+        _check_split(self, split)
+        return self.loader.locate(self, split, resolve_roots(roots))
+
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 
