@@ -27,7 +27,7 @@ from securitynet.data.formats.medmnist_npz import read_medmnist_npz
 from securitynet.data.formats.mnist_csv import read_mnist_csv
 from securitynet.data.formats.sklearn_digits import SPLIT_SEED, DigitsLoader
 from securitynet.data.formats.svhn_mat import read_svhn_mat
-from securitynet.data.locate import FileSetLoader, reader_by_split
+from securitynet.data.locate import FileSetLoader, Reader, reader_by_split
 from securitynet.data.registry import DatasetInfo
 
 _DEFAULTS: dict[str, Any] = {
@@ -56,10 +56,11 @@ def _row(
     *,
     folders: tuple[str, ...] | None = None,
     files: Mapping[str, tuple[tuple[str, ...], ...]] | tuple[str, ...] = (),
-    reader: Any = None,
+    reader: Reader | None = None,
     extra_roots: tuple[Path, ...] = (),
     **differences: Any,
 ) -> DatasetInfo:
+    """One dataset: `_DEFAULTS` overridden by `differences`, read by a FileSetLoader when `folders` is given."""
     fields = {**_DEFAULTS, **differences}
     if folders is not None:
         if not isinstance(files, Mapping):  # one alternative for every split
