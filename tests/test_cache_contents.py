@@ -91,15 +91,17 @@ def test_held_locks_and_weights_under_fetch_are_kept(cache: Path) -> None:
 
 
 def test_cache_folders_are_the_writers_folders(cache: Path) -> None:
-    from securitynet.attacks.backdoor.mntd import meta_cache_dir
-    from securitynet.attacks.membership.reference_models import cache_root
+    from securitynet.attacks.backdoor.mntd import CACHE_PURPOSE, meta_cache_dir
     from securitynet.catalog.card import ModelCard
     from securitynet.engine.cache import PosteriorCache
+    from securitynet.engine.context import JobContext
     from securitynet.zoo.weights import card_cache_dir
 
     folders = {folder for kind in KINDS for folder in kind.folders}
     card = ModelCard.from_dict({"id": "a/b", "name": "b", "source": "test", "dataset": "mnist"})
-    for path in (card_cache_dir(card), cache_root(), meta_cache_dir("mnist", "k"), PosteriorCache().root):
+    ctx = JobContext.standalone(card, device="cpu", artifacts_root=cache.parent / "artifacts")
+    mntd = meta_cache_dir(ctx.cache_dir(CACHE_PURPOSE), "mnist", "k")
+    for path in (card_cache_dir(card), ctx.reference_models.root, mntd, PosteriorCache().root):
         assert path.relative_to(cache).parts[0] in folders
 
 

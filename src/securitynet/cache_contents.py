@@ -1,6 +1,6 @@
 """What the cache folder holds, by kind, with sizes; and removing it safely (`securitynet cache clean`).
 
-The folders are the ones the writers use (zoo.weights, engine.cache, attacks.membership.reference_models,
+The folders are the ones the writers use (zoo.weights, engine.cache, zoo.reference_cache,
 attacks.backdoor.mntd, data.formats): a test checks the names against those modules. Torch-free, so the
 command stays fast. Removing never touches anything outside these folders, never a lock file that a
 process holds, and no weight file while any fetch holds a lock (it may be writing one).

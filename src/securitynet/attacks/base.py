@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from securitynet.catalog.card import ModelCard
+    from securitynet.zoo.reference_cache import ReferenceModels
 
 Access = Literal["label", "posterior", "white-box"]
 ACCESS_LEVELS: tuple[str, ...] = get_args(Access)
@@ -162,6 +163,11 @@ class AttackContext(Protocol):
     ``membership`` is seeded by the job's seed and the dataset only, so every attack and every model
     of a dataset sees the same member/non-member sets for a given seed (paired comparisons, and one
     posterior computation shared by all attacks on a model).
+
+    The world beyond the job: ``trainer`` (the shared trainer, for models an attack trains itself),
+    ``reference_models`` (reference/shadow models, trained once and cached on disk), ``cache_dir(purpose)``
+    (a folder for anything else an attack reuses across jobs), ``device`` and ``progress`` (whether a long
+    sub-step may draw its own progress bar). An attack imports no configuration, store or trainer itself.
     """
 
     card: ModelCard
@@ -171,12 +177,18 @@ class AttackContext(Protocol):
     rng: np.random.Generator
     torch_generator: torch.Generator
     device: torch.device
+    progress: bool
 
     @property
     def artifacts_dir(self) -> Path: ...
 
     @property
     def trainer(self) -> Any: ...
+
+    @property
+    def reference_models(self) -> ReferenceModels: ...
+
+    def cache_dir(self, purpose: str) -> Path: ...
 
     def dataset_info(self, dataset: str | None = None) -> Any: ...
 

@@ -1,7 +1,10 @@
-"""JobContext: the engine's implementation of `AttackContext`, one per job.
+"""JobContext: the engine's implementation of `AttackContext`, one per job, and an attack's only door.
 
 Everything an attack reads through the context is recorded (datasets, splits, member and
 non-member indices, artifacts), so the job's row in the store says exactly what produced its numbers.
+What an attack keeps between jobs (trained reference models, meta-classifiers) lives in a cache folder
+per purpose (`JobContext.cache_dir`); reference models come from the context's provider
+(`JobContext.reference_models`), models it trains itself from the shared trainer (`JobContext.trainer`).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import importlib
 import json
 import re
 import shutil
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +30,9 @@ from securitynet.engine.seeding import derive_seed
 from securitynet.errors import DatasetError
 from securitynet.files import atomic_write
 
+if TYPE_CHECKING:
+    from securitynet.zoo.reference_cache import ReferenceModels
+
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
@@ -36,7 +43,8 @@ def artifacts_dir_for(root: Path, model_id: str, attack: str, job_key: str) -> P
 
 
 class JobContext:
-    """What one job's attack may use. Build with `JobContext.create` (or `standalone` outside a run)."""
+    """What one job's attack may use. The worker builds one per job (`engine.worker.run_job`); outside a run,
+    build one with `JobContext.standalone`."""
 
     def __init__(
         self,
@@ -48,6 +56,8 @@ class JobContext:
         device: torch.device,
         cache: PosteriorCache,
         artifacts_dir: Path,
+        cache_root: Path | None = None,
+        progress: bool = False,
     ) -> None:
         self.card = card
         self.seed = seed
@@ -56,6 +66,10 @@ class JobContext:
         self.device = device
         self.cache = cache
         self._artifacts_dir = artifacts_dir
+        self._cache_root = cache_root  # None: the cache folder of the machine the job runs on (config)
+        # Whether long sub-steps (training a model) may draw their own transient progress bar: not under a
+        # run, whose display already shows the jobs.
+        self.progress = progress
         stream_seed = derive_seed(seed, job_key, "attack-stream")
         self.rng = np.random.default_rng(stream_seed)
         self.torch_generator = torch.Generator().manual_seed(stream_seed)
@@ -74,6 +88,23 @@ class JobContext:
     def trainer(self) -> Any:
         """The shared trainer module (`securitynet.zoo.train`); pass ``device=ctx.device`` to it."""
         return importlib.import_module("securitynet.zoo.train")
+
+    def cache_dir(self, purpose: str) -> Path:
+        """The folder (created) that keeps what attacks reuse across jobs and runs for one ``purpose``, e.g.
+        ``"mntd"``; `securitynet.cache_contents` lists the purposes that ``securitynet cache`` shows."""
+        if not _ARTIFACT_NAME.match(purpose):
+            raise ValueError(f"cache purpose {purpose!r} must be a plain folder name (letters, digits, _ . -)")
+        folder = (self._cache_root if self._cache_root is not None else config.cache_dir()) / purpose
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @cached_property
+    def reference_models(self) -> ReferenceModels:
+        """Reference (shadow) models of membership attacks: trained on the job's device the first time a
+        spec, seed and training set is asked for, then read from their cache folder (`zoo.reference_cache`)."""
+        from securitynet.zoo.reference_cache import CACHE_FOLDER, ReferenceModels
+
+        return ReferenceModels(self.cache_dir(CACHE_FOLDER), self.device, progress=self.progress)
 
     def record(self, key: str, value: Any) -> None:
         """Add a note to the job's data description (stored with the job, e.g. query indices)."""
@@ -227,6 +258,8 @@ class JobContext:
         cache: PosteriorCache | None = None,
         artifacts_root: Path | None = None,
         job_key: str = "standalone",
+        cache_root: Path | None = None,
+        progress: bool = False,
     ) -> JobContext:
         """A context outside any run (notebooks, unit tests of attacks): same behaviour, nothing stored."""
         from securitynet.zoo.devices import resolve_device
@@ -236,6 +269,7 @@ class JobContext:
             card=card, seed=seed, job_key=job_key, access=access,
             device=resolve_device(device),
             cache=cache or PosteriorCache(), artifacts_dir=artifacts_dir_for(root, card.id, "standalone", job_key),
+            cache_root=cache_root, progress=progress,
         )
 
 

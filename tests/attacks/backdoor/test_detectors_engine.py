@@ -97,13 +97,16 @@ def test_mntd_meta_classifier_is_cached_by_its_shadow_zoo_spec(evaluated, home: 
 
     params = MntdParams(**FAST["backdoor.mntd"])
     runs = selftrained.TRAINING_RUNS["count"]
-    cached = train_meta_classifier("digits", params, device="cpu")
-    again = train_meta_classifier("digits", params, device="cpu")
+    cache_root = home / "cache" / "mntd"  # the engine's ctx.cache_dir("mntd") under this module's cache
+    cached = train_meta_classifier("digits", params, device="cpu", cache_root=cache_root)
+    again = train_meta_classifier("digits", params, device="cpu", cache_root=cache_root)
     assert selftrained.TRAINING_RUNS["count"] == runs  # the evaluation above built and cached it
     np.testing.assert_array_equal(cached.queries, again.queries)
     assert cached.record["validation_models"] >= 2 and 0 <= cached.record["validation_auroc"] <= 1
     assert len(cached.record["shadow_models"]) == 6
-    folder = home / "cache" / "mntd" / "digits" / cached.record["cache_key"]
+    folder = cache_root / "digits" / cached.record["cache_key"]
     assert (folder / "meta.safetensors").is_file() and (folder / "record.json").is_file()
-    other = train_meta_classifier("digits", params.model_copy(update={"meta_epochs": 6}), device="cpu")
+    other = train_meta_classifier(
+        "digits", params.model_copy(update={"meta_epochs": 6}), device="cpu", cache_root=cache_root
+    )
     assert other.record["cache_key"] != cached.record["cache_key"]  # another spec, another classifier

@@ -7,14 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from securitynet.attacks.membership import reference_models as refs
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
+from securitynet.attacks.membership.reference_choice import reference_spec
 from securitynet.attacks.membership.sets import split_known
 from securitynet.catalog.card import InputSpec, ModelCard
 from securitynet.catalog.lookup import find_card
 from securitynet.engine.cache import PosteriorCache
 from securitynet.engine.context import JobContext
 from securitynet.zoo.loader import build_module
+from securitynet.zoo.macs import multiply_accumulates
+from securitynet.zoo.reference_spec import DEFAULT_RECIPE
 from securitynet.zoo.selftrained import SelfTrainedRecipe, train_selftrained
 from securitynet.zoo.train import TrainRecipe
 
@@ -46,33 +48,33 @@ def _ctx(card: ModelCard, root: Path, seed: int = 0) -> JobContext:
 
 def test_reference_architecture_follows_the_target_or_a_documented_fallback(env) -> None:
     subset = _subset_model(0)
-    spec = refs.reference_spec(subset)
+    spec = reference_spec(subset)
     assert (spec.architecture, spec.arch_kwargs["hidden"]) == ("mlp", [32])
     assert spec.recipe.epochs == 3 and spec.target_train_size == 60 and "self-trained" in spec.origin
-    assert refs.reference_spec(subset, epochs=7).recipe.epochs == 7
+    assert reference_spec(subset, epochs=7).recipe.epochs == 7
 
     cards = {i: find_card(i) for i in ("file/lenet5_advertorch_clean", "file/badnet_verazuo_mnist")}
-    lenet = refs.reference_spec(cards["file/lenet5_advertorch_clean"])
-    assert lenet.architecture == "lenet5_advertorch" and lenet.recipe == refs.DEFAULT_RECIPE
+    lenet = reference_spec(cards["file/lenet5_advertorch_clean"])
+    assert lenet.architecture == "lenet5_advertorch" and lenet.recipe == DEFAULT_RECIPE
     assert lenet.input_spec == cards["file/lenet5_advertorch_clean"].input and "recipe is unknown" in lenet.origin
     # a softmax inside the model: the trainer needs logits, so the fallback is used, and says why
-    badnet = refs.reference_spec(cards["file/badnet_verazuo_mnist"])
+    badnet = reference_spec(cards["file/badnet_verazuo_mnist"])
     assert badnet.architecture == "small_cnn" and badnet.arch_kwargs == {"in_channels": 1, "input_size": 28}
     assert "outputs probabilities" in badnet.origin
-    over_budget = refs.reference_spec(cards["file/lenet5_advertorch_clean"], max_params=1000, fallback="wrn")
+    over_budget = reference_spec(cards["file/lenet5_advertorch_clean"], max_params=1000, fallback="wrn")
     assert over_budget.architecture == "wrn" and "fallback" in over_budget.origin
     # ResNet-20 is small in parameters but costs 41M multiply-accumulates per image: too slow to train N
     # of on a CPU by default, its own architecture once the budget allows it (e.g. on a GPU)
     resnet = find_card("pytorchcv/resnet20_cifar10")
-    assert refs.reference_spec(resnet).architecture == "small_cnn"
-    assert refs.multiply_accumulates(build_module(resnet), resnet.input) == 40_813_184
-    assert refs.reference_spec(resnet, max_macs=50_000_000).architecture == "pytorchcv:resnet20_cifar10"
+    assert reference_spec(resnet).architecture == "small_cnn"
+    assert multiply_accumulates(build_module(resnet), resnet.input) == 40_813_184
+    assert reference_spec(resnet, max_macs=50_000_000).architecture == "pytorchcv:resnet20_cifar10"
     unknown = ModelCard(id="x/unknown", name="u", source="file", architecture="no_such_arch", dataset="cifar10",
                         num_classes=10, input=InputSpec(channels=3, size=(224, 224)))
-    cifar = refs.reference_spec(unknown)
+    cifar = reference_spec(unknown)
     assert cifar.architecture == "small_cnn" and cifar.input_spec.size == (32, 32) and cifar.input_spec.channels == 3
     volume = ModelCard(id="x/volume", name="v", source="file", dataset="adrenalmnist3d", num_classes=2)
-    spec3d = refs.reference_spec(volume)
+    spec3d = reference_spec(volume)
     assert spec3d.architecture == "mlp" and spec3d.input_spec.size == (28, 28, 28)
 
 

@@ -11,8 +11,9 @@ to the target only.
 
 A quarter of the shadow zoo (at least one clean and one backdoored model) is held out to report the
 meta-classifier's validation AUROC before it is applied to anything. The trained meta-classifier and its
-queries are cached on disk, keyed by the dataset, the shadow zoo's spec and the meta-training parameters, so
-every later job (and every later run) reuses them instead of training the shadow zoo again.
+queries are cached on disk (in the context's ``cache_dir("mntd")``), keyed by the dataset, the shadow zoo's spec
+and the meta-training parameters, so every later job (and every later run) reuses them instead of training the
+shadow zoo again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import torch.nn.functional as F
 from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
-from securitynet import config
 from securitynet.attacks.backdoor.common import PixelModel, ground_truth
 from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
@@ -41,6 +41,7 @@ from securitynet.catalog.card import ModelCard
 from securitynet.errors import SecurityNetError
 
 MNTD_CACHE_VERSION = "1"
+CACHE_PURPOSE = "mntd"  # the context's cache folder (`securitynet.cache_contents` lists it as "backdoor-meta")
 
 
 class MntdParams(AttackParams):
@@ -115,21 +116,24 @@ def cache_key(dataset: str, params: MntdParams, shadow_split: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def meta_cache_dir(dataset: str, key: str) -> Path:
-    return config.cache_dir() / "mntd" / dataset / key
+def meta_cache_dir(cache_root: Path, dataset: str, key: str) -> Path:
+    """The folder of one trained meta-classifier below ``cache_root`` (the context's ``cache_dir("mntd")``)."""
+    return cache_root / dataset / key
 
 
 def train_meta_classifier(
-    dataset: str, params: MntdParams, *, device: torch.device, progress: bool = False
+    dataset: str, params: MntdParams, *, device: torch.device, cache_root: Path, progress: bool = False
 ) -> TrainedMeta:
-    """Build (or reuse) the shadow zoo and train meta-classifier and queries; cached by `cache_key`."""
+    """Build (or reuse) the shadow zoo and train meta-classifier and queries; cached by `cache_key` below
+    ``cache_root``."""
     from securitynet.data import get_dataset
     from securitynet.zoo.trojan.trojan_zoo import build_trojan_zoo
 
     info = get_dataset(dataset)
     split = params.shadow_split or info.nonmember_split
     key = cache_key(dataset, params, split)
-    cached = _load_cached(dataset, key, info.num_classes, params)
+    folder = meta_cache_dir(cache_root, dataset, key)
+    cached = _load_cached(folder, key, info.num_classes, params)
     if cached is not None:
         return cached
 
@@ -186,7 +190,7 @@ def train_meta_classifier(
         "meta_seconds": meta_seconds,
     }
     trained = TrainedMeta(meta.cpu(), queries, record)
-    _save_cached(dataset, key, trained)
+    _save_cached(folder, trained)
     return trained
 
 
@@ -218,7 +222,9 @@ class Mntd(Attack):
             raise MntdError(
                 f"{card.id} has {card.num_classes} classes; the {info.name} shadow zoo has {info.num_classes}"
             )
-        trained = train_meta_classifier(card.dataset, params, device=ctx.device)
+        trained = train_meta_classifier(
+            card.dataset, params, device=ctx.device, cache_root=ctx.cache_dir(CACHE_PURPOSE), progress=ctx.progress
+        )
         posteriors = target.predict_proba(trained.queries)
         # The trained meta-classifier is kept on the CPU between jobs (one per dataset and parameters) and
         # scores a single vector here: moving it to the GPU would cost more than the product it computes.
@@ -290,10 +296,9 @@ def _to_uint8(raw: torch.Tensor, grey: bool) -> np.ndarray:
     return array[:, 0] if grey else array.transpose(0, 2, 3, 1)
 
 
-def _save_cached(dataset: str, key: str, trained: TrainedMeta) -> None:
+def _save_cached(folder: Path, trained: TrainedMeta) -> None:
     from safetensors.torch import save_file
 
-    folder = meta_cache_dir(dataset, key)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"meta.{k}": v.detach().cpu().contiguous() for k, v in trained.meta.state_dict().items()}
     tensors["queries"] = torch.from_numpy(np.ascontiguousarray(trained.queries))
@@ -306,11 +311,10 @@ def _save_cached(dataset: str, key: str, trained: TrainedMeta) -> None:
     os.replace(tmp, folder / "record.json")
 
 
-def _load_cached(dataset: str, key: str, num_classes: int, params: MntdParams) -> TrainedMeta | None:
+def _load_cached(folder: Path, key: str, num_classes: int, params: MntdParams) -> TrainedMeta | None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    folder = meta_cache_dir(dataset, key)
     if not (folder / "record.json").is_file() or not (folder / "meta.safetensors").is_file():
         return None
     try:

@@ -16,7 +16,7 @@ Threat models (``threat_model``):
 
 - ``shadow``: the attack model is trained on shadow models' outputs: their own training images (label
   member) and the rest of the attacker population (non-member). Shadow models are the first
-  ``n_shadow`` offline reference models (`reference_models`): the target's architecture and recipe where
+  ``n_shadow`` offline reference models (`reference_sets`): the target's architecture and recipe where
   it can be trained here, trained on population data disjoint from the evaluation sets;
 - ``partial``: the attacker knows the membership of a ``known_fraction`` of the evaluation members and
   non-members, trains the attack model on the target's own outputs on them and is evaluated on the rest.

@@ -2,18 +2,21 @@
 
 Shared names mean shared meaning (and, with equal values, shared cached reference models): ``n`` is the
 number of evaluation members and of non-members; ``population_fraction`` the part of the non-member split
-the attacker owns; the ``reference_*`` fields decide the shadow/reference models (`reference_models`).
+the attacker owns; the ``reference_*`` fields decide the shadow/reference models (`reference_choice`,
+`reference_sets`), which the context's provider (``ctx.reference_models``) trains once and caches.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from securitynet.attacks.base import AttackContext, AttackParams
-from securitynet.attacks.membership import reference_models as refs
+from securitynet.attacks.membership import reference_choice
+from securitynet.attacks.membership.reference_sets import ReferenceSet, offline_references, online_references
 from securitynet.attacks.membership.sets import MembershipSets, derive_seed, evaluation_sets
+from securitynet.zoo.reference_spec import ReferenceSpec
 
 
 class MembershipParams(AttackParams):
@@ -34,11 +37,11 @@ class ReferenceParams(MembershipParams):
         None, ge=1, description="images per shadow/reference model (default: the target's, capped at half the pool)"
     )
     reference_max_params: int = Field(
-        refs.DEFAULT_MAX_PARAMS, ge=1,
+        reference_choice.DEFAULT_MAX_PARAMS, ge=1,
         description="largest target architecture (parameters) trained as its own reference",
     )
     reference_max_macs: int = Field(
-        refs.DEFAULT_MAX_MACS, ge=1,
+        reference_choice.DEFAULT_MAX_MACS, ge=1,
         description="costliest target architecture (multiply-accumulates per image) trained as its own reference",
     )
     reference_fallback: Literal["small_cnn", "wrn", "lenet", "mlp"] = Field(
@@ -63,32 +66,28 @@ def sets_for(ctx: AttackContext, params: MembershipParams) -> MembershipSets:
     )
 
 
-def spec_for(ctx: AttackContext, params: ReferenceParams) -> refs.ReferenceSpec:
-    return refs.reference_spec(
+def spec_for(ctx: AttackContext, params: ReferenceParams) -> ReferenceSpec:
+    return reference_choice.reference_spec(
         ctx.card, epochs=params.reference_epochs, max_params=params.reference_max_params,
         max_macs=params.reference_max_macs, fallback=params.reference_fallback,
     )
 
 
-def offline_set(ctx: AttackContext, params: ReferenceParams, sets: MembershipSets, count: int) -> refs.ReferenceSet:
+def offline_set(ctx: AttackContext, params: ReferenceParams, sets: MembershipSets, count: int) -> ReferenceSet:
     """The first ``count`` offline reference (= shadow) models of this dataset, population and seed."""
-    reference_set = refs.offline_references(
-        spec_for(ctx, params), sets.population, count, seed=derive_seed(ctx.seed, "mia-references"),
-        train_size=params.reference_train_size, device=ctx.device,
+    reference_set = offline_references(
+        ctx.reference_models, spec_for(ctx, params), sets.population, count,
+        seed=derive_seed(ctx.seed, "mia-references"), train_size=params.reference_train_size,
     )
     ctx.record("reference_models", reference_set.describe())
     return reference_set
 
 
-def online_set(ctx: AttackContext, params: ReferenceParams, sets: MembershipSets, count: int) -> refs.ReferenceSet:
-    reference_set = refs.online_references(
-        spec_for(ctx, params), [sets.members, sets.nonmembers], sets.population, count,
-        seed=derive_seed(ctx.seed, "mia-references"), train_size=params.reference_train_size, device=ctx.device,
+def online_set(ctx: AttackContext, params: ReferenceParams, sets: MembershipSets, count: int) -> ReferenceSet:
+    reference_set = online_references(
+        ctx.reference_models, spec_for(ctx, params), [sets.members, sets.nonmembers], sets.population, count,
+        seed=derive_seed(ctx.seed, "mia-references"), train_size=params.reference_train_size,
     )
     ctx.record("reference_models", reference_set.describe())
     return reference_set
 
-
-def reference_posteriors(ctx: AttackContext, reference_set: refs.ReferenceSet, data: Any) -> list[Any]:
-    """Posteriors of every reference model on ``data``, through the engine's cache (keyed by weight hash)."""
-    return [ctx.posteriors(model.target, data) for model in reference_set.models]
