@@ -60,6 +60,28 @@ def reference_spec(
     return spec
 
 
+def _spec_for(
+    card: ModelCard,
+    architecture: str,
+    arch_kwargs: dict[str, Any],
+    input_spec: InputSpec,
+    *,
+    origin: str,
+    recipe: Any = DEFAULT_RECIPE,  # a TrainRecipe (zoo.train), reached through the spec only
+) -> ReferenceSpec:
+    """A spec imitating ``card``: its dataset, classes and training-set size, with this model and recipe."""
+    return ReferenceSpec(
+        dataset=card.dataset,
+        architecture=architecture,
+        arch_kwargs=arch_kwargs,
+        input_spec=input_spec,
+        num_classes=int(card.num_classes),  # type: ignore[arg-type]
+        recipe=recipe,
+        target_train_size=card.train_size,
+        origin=origin,
+    )
+
+
 def _self_trained_spec(card: ModelCard) -> ReferenceSpec | None:
     if not isinstance(card.extra.get("recipe"), dict):
         return None
@@ -69,14 +91,8 @@ def _self_trained_spec(card: ModelCard) -> ReferenceSpec | None:
     spec = recipe.input_spec or card.input
     if spec is None:
         return None
-    return ReferenceSpec(
-        dataset=card.dataset,
-        architecture=recipe.architecture,
-        arch_kwargs=dict(recipe.arch_kwargs),
-        input_spec=spec,
-        num_classes=int(card.num_classes),  # type: ignore[arg-type]
-        recipe=recipe.train,
-        target_train_size=card.train_size,
+    return _spec_for(
+        card, recipe.architecture, dict(recipe.arch_kwargs), spec, recipe=recipe.train,
         origin="the target's own architecture and training recipe (self-trained, recipe on its card)",
     )
 
@@ -102,14 +118,8 @@ def _same_architecture_spec(card: ModelCard, max_params: int, max_macs: int) -> 
         return None
     if macs > max_macs:
         return None
-    return ReferenceSpec(
-        dataset=card.dataset,
-        architecture=card.architecture,
-        arch_kwargs=dict(card.arch_kwargs),
-        input_spec=spec,
-        num_classes=int(card.num_classes),  # type: ignore[arg-type]
-        recipe=DEFAULT_RECIPE,
-        target_train_size=card.train_size,
+    return _spec_for(
+        card, card.architecture, dict(card.arch_kwargs), spec,
         origin=(
             f"the target's architecture ({card.architecture}, {params} parameters, {macs} multiply-accumulates "
             "per image) with the default reference recipe: the target's own recipe is unknown"
@@ -125,27 +135,16 @@ def _fallback_spec(card: ModelCard, fallback: str, max_params: int, max_macs: in
     why = _why_not_same(card, max_params, max_macs)
     if len(shape) == 3 and shape[-1] not in (1, 3, 4):  # (D, H, W) grey volume: an MLP on the flat volume
         depth, height, width = shape
-        return ReferenceSpec(
-            dataset=card.dataset,
-            architecture="mlp",
-            arch_kwargs={"in_channels": depth, "input_size": [height, width], "hidden": [256, 128]},
-            input_spec=InputSpec(channels=1, size=(depth, height, width)),
-            num_classes=int(card.num_classes),  # type: ignore[arg-type]
-            recipe=DEFAULT_RECIPE,
-            target_train_size=card.train_size,
+        return _spec_for(
+            card, "mlp", {"in_channels": depth, "input_size": [height, width], "hidden": [256, 128]},
+            InputSpec(channels=1, size=(depth, height, width)),
             origin=f"fallback: an MLP on the flattened {depth}x{height}x{width} volume ({why})",
         )
     channels = shape[-1] if len(shape) == 3 else 1
     side = min(max(shape[:2]), FALLBACK_SIDE)
     kwargs: dict[str, Any] = {"in_channels": channels, "input_size": side}
-    return ReferenceSpec(
-        dataset=card.dataset,
-        architecture=fallback,
-        arch_kwargs=kwargs,
-        input_spec=InputSpec(channels=channels, size=(side, side)),
-        num_classes=int(card.num_classes),  # type: ignore[arg-type]
-        recipe=DEFAULT_RECIPE,
-        target_train_size=card.train_size,
+    return _spec_for(
+        card, fallback, kwargs, InputSpec(channels=channels, size=(side, side)),
         origin=f"fallback: {fallback} at {side}x{side} px with the default reference recipe ({why})",
     )
 
