@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from securitynet.catalog.card import ModelCard, WeightsSpec
+from securitynet.files import atomic_write_bytes
 from securitynet.zoo.devices import resolve_device
 from securitynet.zoo.reference_spec import ReferenceSpec
 from securitynet.zoo.target import TargetModel
@@ -92,7 +91,7 @@ class ReferenceModels:
                 "trained_on": {s: v.tolist() for s, v in trained_on.items()},
                 "training_report": {k: v for k, v in report.to_dict().items() if k != "history"},
             }
-            _atomic_write(note_path, json.dumps(note, indent=1, sort_keys=True).encode())
+            atomic_write_bytes(note_path, json.dumps(note, indent=1, sort_keys=True).encode())
         card = _reference_card(spec, key, path, note["sha256"], seed, train_size=len(images))
         target = TargetModel(card=card, module=module, weight_hash=f"sha256:{note['sha256']}", device=self.device)
         return ReferenceModel(
@@ -155,17 +154,5 @@ def _save(module: torch.nn.Module, path: Path) -> str:
 
     state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     payload = save(state, metadata={"format": "pt"})
-    _atomic_write(path, payload)
+    atomic_write_bytes(path, payload)
     return hashlib.sha256(payload).hexdigest()
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from securitynet.attacks.base import Attack, AttackContext, AttackParams, Attack
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import SecurityNetError
+from securitynet.files import atomic_path, atomic_write_text
 
 MNTD_CACHE_VERSION = "1"
 CACHE_PURPOSE = "mntd"  # the context's cache folder (`securitynet.cache_contents` lists it as "backdoor-meta")
@@ -299,16 +299,12 @@ def _to_uint8(raw: torch.Tensor, grey: bool) -> np.ndarray:
 def _save_cached(folder: Path, trained: TrainedMeta) -> None:
     from safetensors.torch import save_file
 
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"meta.{k}": v.detach().cpu().contiguous() for k, v in trained.meta.state_dict().items()}
     tensors["queries"] = torch.from_numpy(np.ascontiguousarray(trained.queries))
-    tmp = folder / f".meta.{os.getpid()}.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, folder / "meta.safetensors")
+    with atomic_path(folder / "meta.safetensors") as temporary:
+        save_file(tensors, str(temporary))
     # The record last: a folder with a record always holds the weights it describes.
-    tmp = folder / f".record.{os.getpid()}.json.tmp"
-    tmp.write_text(json.dumps(trained.record, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, folder / "record.json")
+    atomic_write_text(folder / "record.json", json.dumps(trained.record, indent=1, sort_keys=True))
 
 
 def _load_cached(folder: Path, key: str, num_classes: int, params: MntdParams) -> TrainedMeta | None:
