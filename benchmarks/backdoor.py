@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from securitynet.attacks.backdoor.neural_cleanse import NeuralCleanse, detect_outliers
-from securitynet.catalog.lookup import find_card
+from securitynet.catalog.builtin import find_card
 from securitynet.data import load_split
 from securitynet.engine.context import JobContext
 from securitynet.zoo.loader import load_target

@@ -55,7 +55,7 @@ def _shared() -> Path | None:
 
 def _targets(work: Path) -> list[tuple[Any, int]]:
     """(TargetModel, n) pairs: the digits zoo model always, the public LeNet-5 when ../shared/data is here."""
-    from securitynet.catalog.lookup import find_card
+    from securitynet.catalog.builtin import find_card
     from securitynet.zoo.digits_zoo import build_digits_zoo
     from securitynet.zoo.loader import load_target
 

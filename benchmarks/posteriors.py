@@ -69,7 +69,7 @@ def _shared() -> Path | None:
 
 def _resnet20_target(n: int):
     """ResNet-20 with seeded random weights, labelled with a benchmark-only weight identity."""
-    from securitynet.catalog.lookup import find_card
+    from securitynet.catalog.builtin import find_card
     from securitynet.zoo.loader import build_module
     from securitynet.zoo.target import TargetModel
 

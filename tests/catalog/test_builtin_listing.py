@@ -1,4 +1,4 @@
-"""The built-in catalog as far as it is installed, card filters, and card export formats."""
+"""The built-in catalog as far as it is installed, finding a card, and card export formats."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from securitynet.catalog.builtin import load_builtin_catalog, register_builtin_cards
-from securitynet.catalog.card import ModelCard, PaperInfo
-from securitynet.catalog.listing import CardFilter, cards_frame, render_cards, select_cards
-from securitynet.errors import CardError
+from securitynet.catalog.builtin import (
+    BuiltinCatalog,
+    CardConflictError,
+    builtin_card,
+    find_card,
+    load_builtin_catalog,
+    register_builtin_cards,
+)
+from securitynet.catalog.card import ModelCard
+from securitynet.catalog.listing import cards_frame, render_cards
+from securitynet.catalog.query import Query, select_cards
+from securitynet.errors import CardError, UnknownModelError
 from securitynet.store import Store
 
 
@@ -25,60 +33,83 @@ def _write_module(folder: Path, name: str, body: str) -> None:
     (folder / f"{name}.py").write_text(body, encoding="utf-8")
 
 
+def _sources(monkeypatch, *modules: str) -> None:
+    from securitynet.catalog import sources
+
+    monkeypatch.setattr(sources, "BUILTIN_SOURCES", modules)
+
+
+def _source(folder: Path, name: str, prefix: str, ids: list[str]) -> None:
+    _write_module(folder, name, (
+        "from securitynet.catalog.card import ModelCard\n"
+        f"ID_PREFIX = {prefix!r}\n"
+        "def iter_cards():\n"
+        f"    for i in {ids!r}:\n"
+        "        yield ModelCard(id=i, name=i.split('/')[-1], source='t', dataset='mnist')\n"
+    ))
+
+
 def test_missing_source_module_is_skipped_but_a_broken_one_raises(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
-    _write_module(tmp_path, "sn_test_source_ok", (
-        "from securitynet.catalog.card import ModelCard\n"
-        "def iter_cards():\n"
-        "    yield ModelCard(id='t/a', name='a', source='t', dataset='mnist')\n"
-    ))
-    _write_module(tmp_path, "sn_test_source_broken", "import sn_dependency_that_does_not_exist\n")
-    catalog = load_builtin_catalog(("sn_test_source_ok", "sn_test_source_absent"))
-    assert [c.id for c in catalog.cards] == ["t/a"]
-    assert catalog.skipped == ["sn_test_source_absent"] and catalog.sources == {"sn_test_source_ok": 1}
+    _source(tmp_path, "sn_test_source_ok", "t/", ["t/a"])
+    _source(tmp_path, "sn_test_source_stray", "w/", ["t/b"])
+    _write_module(tmp_path, "sn_test_source_broken", "ID_PREFIX = 'b/'\nimport sn_dependency_that_does_not_exist\n")
+    _sources(monkeypatch, "sn_test_source_ok", "sn_test_source_absent")
+    for prefixes in (None, ["t", "x"]):
+        catalog = load_builtin_catalog(prefixes)
+        assert [c.id for c in catalog.cards] == ["t/a"]
+        assert catalog.skipped == ["sn_test_source_absent"] and catalog.sources == {"sn_test_source_ok": 1}
+    assert find_card("t/a").id == "t/a" and builtin_card("x/a") is None and builtin_card("nobody/a") is None
+    with pytest.raises(UnknownModelError, match="no model card with id 't/b'"):
+        find_card("t/b")
+    _sources(monkeypatch, "sn_test_source_broken")
     with pytest.raises(ModuleNotFoundError, match="sn_dependency_that_does_not_exist"):
-        load_builtin_catalog(("sn_test_source_broken",))
-    with pytest.raises(CardError, match="t/a comes from two built-in sources"):
-        load_builtin_catalog(("sn_test_source_ok", "sn_test_source_ok"))
+        load_builtin_catalog(["b"])
+    _sources(monkeypatch, "sn_test_source_stray")
+    with pytest.raises(CardError, match="t/b from sn_test_source_stray lacks its source's id prefix w/"):
+        load_builtin_catalog(["w"])
+
+
+def test_a_card_id_two_sources_give_is_a_conflict() -> None:
+    catalog = BuiltinCatalog()
+    catalog.add("one", [_card("t/a")])
+    with pytest.raises(CardConflictError, match="t/a comes from two built-in sources: one and two"):
+        catalog.add("two", [_card("t/b"), _card("t/a")])
+    assert [c.id for c in catalog.cards] == ["t/a"]  # all of a source's cards or none
+
+
+def test_only_the_sources_of_the_prefixes_asked_for_are_built(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _source(tmp_path, "sn_test_source_one", "one/", ["one/a"])
+    _write_module(tmp_path, "sn_test_source_boom", (
+        "ID_PREFIX = 'boom/'\n"
+        "def iter_cards():\n"
+        "    raise RuntimeError('built although nobody asked')\n"
+    ))
+    _sources(monkeypatch, "sn_test_source_one", "sn_test_source_boom")
+    assert [c.id for c in load_builtin_catalog(["one", "elsewhere"]).cards] == ["one/a"]
+    assert find_card("one/a").id == "one/a" and builtin_card("elsewhere/a") is None
 
 
 def test_register_builtin_cards_writes_installed_cards(store: Store, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
-    _write_module(tmp_path, "sn_test_source_two", (
-        "from securitynet.catalog.card import ModelCard\n"
-        "def iter_cards():\n"
-        "    for i in range(2):\n"
-        "        yield ModelCard(id=f't/m{i}', name=f'm{i}', source='t', dataset='mnist')\n"
-    ))
-    assert register_builtin_cards(store, ("sn_test_source_two", "sn_test_source_absent")) == 2
-    assert register_builtin_cards(store, ("sn_test_source_two",)) == 2  # replaced, not duplicated
+    _source(tmp_path, "sn_test_source_two", "t/", ["t/m0", "t/m1"])
+    _sources(monkeypatch, "sn_test_source_two", "sn_test_source_absent")
+    assert register_builtin_cards(store) == 2
+    assert register_builtin_cards(store, ["t"]) == 2  # replaced, not duplicated
     assert store.model_ids() == ["t/m0", "t/m1"]
 
 
-def test_filter_matches_like_the_store_query(store: Store) -> None:
-    cards = [
-        _card("a/resnet", architecture="pytorchcv:resnet20_cifar10", family="resnet", dataset="cifar10",
-              purpose="benchmark", paper=PaperInfo(venue="CVPR", year=2016).model_dump()),
-        _card("a/vgg", model_type="vgg", family="vgg", purpose="security",
-              paper=PaperInfo(venue="NeurIPS", year=2020).model_dump()),
-        _card("a/none"),
-    ]
-    store.upsert_cards(cards)
-    filters = [CardFilter(architecture="RESNET"), CardFilter(architecture="vgg"), CardFilter(dataset="MNIST"),
-               CardFilter(venue="cvpr", year=2016), CardFilter(purpose="security"), CardFilter(year=2019),
-               CardFilter(source="TEST", family="vgg")]
-    for card_filter in filters:
-        in_python = [c.id for c in cards if card_filter.matches(c)]
-        in_sql = [c.id for c in store.query_cards(**card_filter.as_query())]
-        assert sorted(in_python) == in_sql, card_filter
+def test_stored_card_wins_over_builtin_with_the_same_id(store: Store, monkeypatch) -> None:
+    from securitynet.catalog import builtin
 
-
-def test_stored_card_wins_over_builtin_with_the_same_id(store: Store) -> None:
     store.upsert_card(_card("a/x", dataset="cifar10"))
-    builtin = [_card("a/x", dataset="mnist"), _card("b/y")]
-    assert [(c.id, c.dataset) for c in select_cards(store, CardFilter(), builtin)] == [("a/x", "cifar10"),
-                                                                                        ("b/y", "mnist")]
-    assert [c.id for c in select_cards(store, CardFilter(dataset="mnist"), builtin)] == ["b/y"]
+    cards = [_card("a/x", dataset="mnist"), _card("b/y")]
+    monkeypatch.setattr(builtin, "load_builtin_catalog", lambda prefixes=None: builtin.BuiltinCatalog(cards))
+    assert [(c.id, c.dataset) for c in select_cards(Query(), store)] == [("a/x", "cifar10"), ("b/y", "mnist")]
+    assert [c.id for c in select_cards(Query(filters=(("dataset", "mnist"),)), store)] == ["b/y"]
+    assert [c.id for c in select_cards(Query(), store, builtin=False)] == ["a/x"]
+    assert find_card("a/x", store).dataset == "cifar10"
 
 
 def test_csv_keeps_missing_numbers_missing_and_json_keeps_whole_cards() -> None:

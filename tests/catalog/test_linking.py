@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from securitynet.catalog.builtin import builtin_card
 from securitynet.catalog.card import ModelCard
-from securitynet.catalog.sources.linking import LOADING_FIELDS, link_published_card, source_card
+from securitynet.catalog.sources.linking import LOADING_FIELDS, link_published_card
 from securitynet.catalog.sources.published import build_import, published_records
 from securitynet.catalog.sources.published_table import read_securitynet_database
 
@@ -27,7 +28,7 @@ def test_every_published_model_is_linked_to_a_source_card(published: list[ModelC
     assert sources == {"pytorchcv": 263, "medmnist": 174, "adversary_loss_landscape": 72, "robust_imagenet": 20}
     assert len({card.extra["matched_card"] for card in published}) == 529  # one row per released model
     for card in published:
-        other = source_card(card.extra["matched_card"])
+        other = builtin_card(card.extra["matched_card"])
         assert other is not None and card.extra["securitynet"]["same_as"] == other.id
         for name in LOADING_FIELDS:
             assert getattr(card, name) == getattr(other, name), (card.id, name)

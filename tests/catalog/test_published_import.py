@@ -430,7 +430,7 @@ def test_benchmark_rows_link_to_the_richer_builtin_card(real_import) -> None:
     links = {c.id: c.extra["securitynet"]["same_as"] for c in cards}
     assert all(links[c.id].startswith(("adversary_loss_landscape/", "robust_imagenet/"))
                for c in cards if c.purpose == "security")
-    pytorchcv = {c.id: c for c in load_builtin_catalog(("securitynet.catalog.sources.pytorchcv",)).cards}
+    pytorchcv = {c.id: c for c in load_builtin_catalog(["pytorchcv"]).cards}
     if not pytorchcv:
         pytest.skip("the pytorchcv source is not installed")
     linked = [c for c in cards if (links[c.id] or "").startswith("pytorchcv/")]
@@ -446,7 +446,7 @@ def test_medmnist_rows_link_to_the_medmnist_cards(real_import) -> None:
     from securitynet.catalog.builtin import load_builtin_catalog
 
     _, store, report = real_import
-    medmnist = {c.id: c for c in load_builtin_catalog(("securitynet.catalog.sources.medmnist",)).cards}
+    medmnist = {c.id: c for c in load_builtin_catalog(["medmnist"]).cards}
     if not medmnist:
         pytest.skip("the medmnist source is not installed")
     linked = [c for c in store.query_cards(source="published")

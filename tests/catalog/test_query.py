@@ -62,8 +62,9 @@ def test_malformed_queries_are_query_errors():
 
 
 def test_select_cards_merges_store_over_builtin_and_says_what_is_missing(store, monkeypatch: pytest.MonkeyPatch):
-    builtin = {c.id: c for c in CARDS}
-    monkeypatch.setattr(query_module, "builtin_cards", lambda: builtin)
+    from securitynet.catalog import builtin
+
+    monkeypatch.setattr(builtin, "load_builtin_catalog", lambda prefixes=None: builtin.BuiltinCatalog(list(CARDS)))
     override = CARDS[3].model_copy(update={"dataset": "fashion_mnist"})
     store.upsert_cards([override, card("mine/self_trained", "digits", source="self-trained")])
 
@@ -77,14 +78,23 @@ def test_select_cards_merges_store_over_builtin_and_says_what_is_missing(store, 
 
 
 def test_a_source_module_that_is_not_there_yet_is_skipped_with_a_warning(monkeypatch: pytest.MonkeyPatch):
-    from securitynet.catalog import lookup, sources
+    from securitynet.catalog import sources
 
-    def broken() -> dict[str, ModelCard]:
-        raise ModuleNotFoundError("No module named 'securitynet.catalog.sources.not_written_yet'")
-
-    monkeypatch.setattr(lookup, "builtin_cards_by_id", broken)
     wanted = ("securitynet.catalog.sources.yaml_cards", "securitynet.catalog.sources.not_written_yet")
     monkeypatch.setattr(sources, "BUILTIN_SOURCES", wanted)
-    with pytest.warns(UserWarning, match="not_written_yet"):
-        cards = query_module.builtin_cards()
-    assert cards and all(c.source == "file" for c in cards.values())
+    for query in ("dataset=*", "file/*"):  # every source, or the one the prefix names
+        with pytest.warns(UserWarning, match="not_written_yet is not installed"):
+            cards = select_cards(query)
+    assert cards and all(c.source == "file" for c in cards)
+
+
+def test_ids_with_a_literal_source_prefix_build_only_that_source(monkeypatch: pytest.MonkeyPatch):
+    from securitynet.catalog import builtin
+
+    asked: list[list[str] | None] = []
+    real = builtin.load_builtin_catalog
+    monkeypatch.setattr(builtin, "load_builtin_catalog", lambda prefixes=None: asked.append(prefixes) or real(prefixes))
+    assert ids(select_cards("file/*, file/nothing")) and asked == [["file"]]
+    assert query_module.Query.parse("file/*,pytorchcv/x dataset=mnist").id_prefixes() == ["file", "pytorchcv"]
+    for anywhere in ("dataset=mnist", "*/resnet*", "resnet20", "file/*,py*/x"):
+        assert query_module.Query.parse(anywhere).id_prefixes() is None, anywhere

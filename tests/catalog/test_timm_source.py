@@ -57,7 +57,6 @@ def test_tags_other_packages_register_with_timm_are_not_timm_cards() -> None:
             timm.models.get_arch_name(tag)).__module__.startswith("timm.")}
     assert "alexnet_imagenet_corruptions" in {tag.split(".")[0] for tag in registered_by_others}
     timm_hub._kinds.cache_clear()
-    timm_hub._cards.cache_clear()
     cards = {card.id for card in iter_cards()}
     assert not {f"timm/{tag}" for tag in registered_by_others} & cards
     assert set(timm_pretrained_tags()) == set(timm.list_pretrained()) - registered_by_others

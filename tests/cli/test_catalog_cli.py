@@ -69,6 +69,13 @@ def test_list_filters_and_formats(db: str) -> None:
     nothing = json.loads(run(db, "list", "--no-builtin", "--source", "pytorchcv", "--format", "json").output)
     assert nothing == []
 
+    # the options are filters of the one selection language, which list also takes as a query
+    as_query = pd.read_csv(io.StringIO(run(db, "list", "--no-builtin", "dataset=cifar10", "purpose=security",
+                                           "--format", "csv").output))
+    assert as_query.id.tolist() == frame.id.tolist()
+    both = pd.read_csv(io.StringIO(run(db, "list", "securitynet/svhn/*", "--family", "wrn", "--format", "csv").output))
+    assert len(both) and all(i.startswith("securitynet/svhn/") for i in both.id)
+
 
 def test_list_markdown_is_the_published_layout(db: str) -> None:
     md = run(db, "list", "--no-builtin", "--dataset", "svhn", "--format", "markdown").output

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 import securitynet
+from securitynet.catalog.builtin import builtin_card
 from securitynet.catalog.card import ModelCard
-from securitynet.catalog.lookup import builtin_cards_by_id
 from securitynet.cli import app
 from securitynet.store import JobRecord, Store
 
@@ -34,7 +34,7 @@ def _job(model: str, attack: str, params: dict, seed: int | None, metrics: dict,
 def db(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
     store = Store(url)
-    builtin = builtin_cards_by_id()
+    builtin = {card_id: builtin_card(card_id) for card_id in (BADNET, MLP, LENET)}
     published = ModelCard(id=PUBLISHED, name="badnet", source="published", dataset="mnist", num_classes=10,
                           purpose="security", extra={"securitynet": {"same_as": BADNET}})
     store.upsert_cards([builtin[BADNET], builtin[MLP], builtin[LENET], published])

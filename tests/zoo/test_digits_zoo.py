@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import securitynet
-from securitynet.catalog.lookup import find_card
+from securitynet.catalog.builtin import find_card
 from securitynet.errors import ChecksumError, TrainingError
 from securitynet.zoo import selftrained
 from securitynet.zoo.digits_zoo import SMALL_ZOO, build_digits_zoo, measure_gaps, zoo_recipes

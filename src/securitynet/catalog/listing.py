@@ -1,10 +1,9 @@
-"""Select cards (store and built-in catalog alike) and write them as CSV, JSON or Markdown."""
+"""Write cards as CSV, JSON or Markdown (`catalog.query` selects them)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -20,49 +19,6 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "venue", "venue_type", "year", "country", "num_authors", "paper_title", "paper_url", "weights_url",
     "weight_hash", "license", "missing_reasons",
 )
-
-
-@dataclass(frozen=True)
-class CardFilter:
-    """Every given field must match (text case-insensitively). `architecture` matches the card's
-    architecture id, its published model type or its family, as the store's query does."""
-
-    dataset: str | None = None
-    architecture: str | None = None
-    family: str | None = None
-    purpose: str | None = None
-    venue: str | None = None
-    year: int | None = None
-    source: str | None = None
-
-    def matches(self, card: ModelCard) -> bool:
-        def same(value: str | None, wanted: str | None) -> bool:
-            return wanted is None or (value is not None and value.lower() == wanted.lower())
-
-        if self.architecture is not None and not any(
-            same(v, self.architecture) for v in (card.architecture, card.model_type, card.family)
-        ):
-            return False
-        return (
-            same(card.dataset, self.dataset)
-            and same(card.family, self.family)
-            and same(card.purpose, self.purpose)
-            and same(card.paper.venue, self.venue)
-            and same(card.source, self.source)
-            and (self.year is None or card.paper.year == self.year)
-        )
-
-    def as_query(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def select_cards(store: Any, card_filter: CardFilter, builtin: Sequence[ModelCard] = ()) -> list[ModelCard]:
-    """Cards in `store` matching the filter, plus matching built-in cards the store does not hold
-    (a stored card wins over a built-in one with the same id), ordered by id."""
-    stored = set(store.model_ids()) if builtin else set()
-    cards = {card.id: card for card in builtin if card.id not in stored and card_filter.matches(card)}
-    cards.update({card.id: card for card in store.query_cards(**card_filter.as_query())})
-    return [cards[card_id] for card_id in sorted(cards)]
 
 
 def card_row(card: ModelCard) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Select model cards with one query string, shared by `securitynet fetch` and `securitynet evaluate --models`.
+"""The one card-selection language: `catalog list`, `fetch`, `evaluate --models`, `annotate`, `results`, `report`.
 
 A query is one or more terms separated by commas or spaces:
 
@@ -9,16 +9,18 @@ A query is one or more terms separated by commas or spaces:
   Values are case-insensitive globs; `key=none` selects cards where the field is unknown.
 
 Cards come from the store (imported and self-trained models) and the built-in catalog; a store card
-replaces a built-in card with the same id. With only filters, every card is a candidate.
+replaces a built-in card with the same id. With only filters, every card is a candidate. `catalog list`'s
+options (`--dataset mnist`) are the same filters, and ids whose prefix names a built-in source build that
+source only.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import re
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -41,32 +43,6 @@ KEY_ALIASES: dict[str, str] = {
 }
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _NONE_VALUES = {"none", "null", "missing"}
-
-
-def builtin_cards() -> dict[str, ModelCard]:
-    """The built-in catalog; a source whose module cannot be imported yet is skipped with a warning."""
-    from securitynet.catalog.lookup import builtin_cards_by_id
-
-    try:
-        return builtin_cards_by_id()
-    except ImportError:
-        pass  # one source is missing (still being written, or an optional dependency): take the others
-    from securitynet.catalog.sources import BUILTIN_SOURCES
-
-    cards: dict[str, ModelCard] = {}
-    for module_name in BUILTIN_SOURCES:
-        try:
-            cards.update((card.id, card) for card in importlib.import_module(module_name).iter_cards())
-        except ImportError as exc:
-            warnings.warn(f"built-in model source {module_name} is unavailable: {exc}", stacklevel=2)
-    return cards
-
-
-def all_cards(store: Any | None) -> dict[str, ModelCard]:
-    cards = dict(builtin_cards())
-    if store is not None:
-        cards.update((card.id, card) for card in store.query_cards())
-    return cards
 
 
 def parse_query(query: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -122,27 +98,69 @@ def _matches(card: ModelCard, key: str, pattern: str) -> bool:
     return any(v is not None and fnmatch.fnmatchcase(str(v).lower(), pattern.lower()) for v in values)
 
 
-def filter_cards(cards: Iterable[ModelCard], query: str) -> list[ModelCard]:
+@dataclass(frozen=True)
+class Query:
+    """A parsed selection: id patterns (any may match; none given: every card) and filters (all must hold)."""
+
+    patterns: tuple[str, ...] = ()
+    filters: tuple[tuple[str, str], ...] = ()
+    text: str = field(default="", compare=False)  # as the user wrote it, for messages
+
+    @classmethod
+    def parse(cls, text: str) -> Query:
+        patterns, filters = parse_query(text)
+        return cls(tuple(patterns), tuple(filters), text)
+
+    @classmethod
+    def of(cls, query: str | Query) -> Query:
+        query = cls.parse(query) if isinstance(query, str) else query
+        for key, _ in query.filters:
+            check_key(key)  # an unknown field is an error, not "no match"
+        return query
+
+    def narrowed(self, **fields: object) -> Query:
+        """This query with `key=value` filters added for the fields given (not None), as `catalog list`'s options."""
+        added = tuple((KEY_ALIASES.get(key, key), str(value)) for key, value in fields.items() if value is not None)
+        return Query(self.patterns, self.filters + added, self.text)
+
+    def matches(self, card: ModelCard) -> bool:
+        if self.patterns and not any(fnmatch.fnmatchcase(card.id, p) for p in self.patterns):
+            return False
+        return all(_matches(card, key, value) for key, value in self.filters)
+
+    def id_prefixes(self) -> list[str] | None:
+        """The id prefixes every selected card has (built-in sources to build), or None when any card may match."""
+        prefixes = [p.partition("/")[0] if "/" in p else "*" for p in self.patterns]
+        if not prefixes or any(_GLOB_CHARS.search(prefix) for prefix in prefixes):
+            return None
+        return list(dict.fromkeys(prefixes))
+
+
+def filter_cards(cards: Iterable[ModelCard], query: str | Query) -> list[ModelCard]:
     """The cards among `cards` that `query` selects, ordered by id."""
-    patterns, filters = parse_query(query)
-    pool = sorted(cards, key=lambda c: c.id)
-    for key, _ in filters:
-        check_key(key)  # an unknown field is an error, not "no match"
-    chosen = pool
-    if patterns:
-        chosen = [c for c in pool if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
-    for key, value in filters:
-        chosen = [c for c in chosen if _matches(c, key, value)]
-    return chosen
+    query = Query.of(query)
+    return sorted((card for card in cards if query.matches(card)), key=lambda c: c.id)
 
 
-def select_cards(query: str, store: Any | None = None) -> list[ModelCard]:
-    """Cards from the store and the built-in catalog that `query` selects; raises when it selects none."""
-    patterns, filters = parse_query(query)
-    cards = all_cards(store)
+def select_cards(query: str | Query, store: Any | None = None, *, builtin: bool = True,
+                 required: bool = True) -> list[ModelCard]:
+    """Cards from the store and (unless not `builtin`) the built-in catalog that `query` selects, ordered by id;
+    a store card replaces a built-in card with the same id. `required`: raise when it selects none."""
+    from securitynet.catalog.builtin import load_builtin_catalog
+
+    query = Query.of(query)
+    cards: dict[str, ModelCard] = {}
+    if builtin:
+        catalog = load_builtin_catalog(query.id_prefixes())
+        for module in catalog.skipped:
+            warnings.warn(f"built-in source {module} is not installed; its cards are not listed", stacklevel=2)
+        cards.update((card.id, card) for card in catalog.cards)
+    if store is not None:
+        cards.update((card.id, card) for card in store.query_cards())
     chosen = filter_cards(cards.values(), query)
-    if not chosen:
-        if patterns and not filters and len(patterns) == 1 and not _GLOB_CHARS.search(patterns[0]):
+    if not chosen and required:
+        patterns = query.patterns
+        if len(patterns) == 1 and not query.filters and not _GLOB_CHARS.search(patterns[0]):
             raise UnknownModelError(f"no model card with id {patterns[0]!r} (neither in the store nor built in)")
-        raise UnknownModelError(f"no model card matches {query!r} (searched {len(cards)} cards)")
+        raise UnknownModelError(f"no model card matches {query.text!r} (searched {len(cards)} cards)")
     return chosen

@@ -43,8 +43,10 @@ CARD_COLUMNS = [
     Column("classes", kind="int"), Column("test_acc", "pub. acc", kind="number"), Column("year", kind="int"),
 ]
 
-# Filter options shared by list and export.
-DatasetOpt = typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10.")
+# Selection shared by list and export: a query in the one selection language, and its filters as options.
+QueryArg = typer.Argument(None, metavar="[QUERY]...", show_default=False,
+                          help="Ids, id globs or key=value filters, as `evaluate --models` takes them.")
+DatasetOpt = typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10 (a case-insensitive glob).")
 ArchitectureOpt = typer.Option(None, "--architecture", help="Architecture id, model type or family.")
 FamilyOpt = typer.Option(None, "--family", help="Architecture family, e.g. resnet.")
 PurposeOpt = typer.Option(None, "--purpose", help="benchmark, security, other or self-trained.")
@@ -54,22 +56,20 @@ SourceOpt = typer.Option(None, "--source", help="Card source: published, pytorch
 BuiltinOpt = typer.Option(True, "--builtin/--no-builtin", help="Include built-in cards not in the database.")
 
 
-def _selected(dataset: str | None, architecture: str | None, family: str | None, purpose: str | None,
-              venue: str | None, year: int | None, source: str | None, builtin: bool) -> tuple[Any, list[Any]]:
-    """The store and the cards matching the filters (built-in cards too unless --no-builtin)."""
-    from securitynet.catalog.builtin import load_builtin_catalog
-    from securitynet.catalog.listing import CardFilter, select_cards
+def _selected(query: list[str] | None, builtin: bool, **options: str | int | None) -> tuple[Any, list[Any]]:
+    """The store and the cards the query and the filter options select (built-in cards too unless --no-builtin)."""
+    import warnings
 
-    card_filter = CardFilter(dataset=dataset, architecture=architecture, family=family, purpose=purpose,
-                             venue=venue, year=year, source=source)
+    from securitynet.catalog.query import Query, select_cards
+
+    selection = (Query.parse(" ".join(query)) if query else Query()).narrowed(**options)
     store = get_store(read_only=True)
-    builtin_cards = []
-    if builtin:
-        catalog = load_builtin_catalog()
-        builtin_cards = catalog.cards
-        for module in catalog.skipped:
-            err_console.print(f"[yellow]note:[/] built-in source {module} is not installed; its cards are not listed")
-    return store, select_cards(store, card_filter, builtin_cards)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cards = select_cards(selection, store, builtin=builtin, required=False)
+    for warning in caught:
+        err_console.print(f"[yellow]note:[/] {warning.message}")
+    return store, cards
 
 
 def _published_results(store: Any, ids: list[str]) -> Any:
@@ -82,6 +82,7 @@ def _published_results(store: Any, ids: list[str]) -> Any:
 @catalog_app.command("list")
 @clean_errors
 def list_cards(
+    query: list[str] = QueryArg,
     dataset: str = DatasetOpt,
     architecture: str = ArchitectureOpt,
     family: str = FamilyOpt,
@@ -92,10 +93,11 @@ def list_cards(
     builtin: bool = BuiltinOpt,
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="table, csv, json or markdown."),
 ) -> None:
-    """List model cards (database and built-in catalog) matching every filter."""
+    """List model cards (database and built-in catalog) that the query and every filter select."""
     from securitynet.catalog.listing import render_cards
 
-    store, cards = _selected(dataset, architecture, family, purpose, venue, year, source, builtin)
+    store, cards = _selected(query, builtin, dataset=dataset, architecture=architecture, family=family,
+                             purpose=purpose, venue=venue, year=year, source=source)
     if fmt != ListFormat.table:
         results = _published_results(store, [c.id for c in cards]) if fmt == ListFormat.markdown else None
         typer.echo(render_cards(cards, fmt.value, results=results), nl=False)
@@ -116,18 +118,16 @@ def show_card(
     """Show one card in full, and the results stored for it (one row per attack variant: its headline metrics)."""
     from securitynet.analysis.results import results_table
     from securitynet.attacks import headline_metrics_by_attack
-    from securitynet.catalog.builtin import load_builtin_catalog
+    from securitynet.catalog.builtin import find_card
     from securitynet.cli.result_view import emit_results, frame_rows
     from securitynet.errors import UnknownModelError
 
     store = get_store(read_only=True)
     try:
-        card = store.get_card(card_id)
+        card = find_card(card_id, store)
     except UnknownModelError:
-        card = next((c for c in load_builtin_catalog().cards if c.id == card_id), None)
-        if card is None:
-            raise UnknownModelError(f"no model card with id {card_id!r} (neither in the database at {store.url} "
-                                    "nor built in); `securitynet catalog list` shows the ids") from None
+        raise UnknownModelError(f"no model card with id {card_id!r} (neither in the database at {store.url} "
+                                "nor built in); `securitynet catalog list` shows the ids") from None
     if fmt == ShowFormat.json:
         frame = store.results_frame(model_ids=[card_id])
         records = sorted((_result_record(row) for row in frame.to_dict("records")),
@@ -179,6 +179,7 @@ def _result_record(row: dict[str, Any]) -> dict[str, Any]:
 def export_cards(
     fmt: ExportFormat = typer.Option(..., "--format", help="csv, json or markdown (the SecurityNet layout)."),
     out: Path = typer.Option(None, "--out", help="File to write (replaced atomically); default: standard output."),
+    query: list[str] = QueryArg,
     dataset: str = DatasetOpt,
     architecture: str = ArchitectureOpt,
     family: str = FamilyOpt,
@@ -191,7 +192,8 @@ def export_cards(
     """Write the selected cards to a file, or to standard output without --out."""
     from securitynet.catalog.listing import render_cards
 
-    store, cards = _selected(dataset, architecture, family, purpose, venue, year, source, builtin)
+    store, cards = _selected(query, builtin, dataset=dataset, architecture=architecture, family=family,
+                             purpose=purpose, venue=venue, year=year, source=source)
     results = _published_results(store, [c.id for c in cards]) if fmt == ExportFormat.markdown else None
     text = render_cards(cards, fmt.value, results=results)
     if out is None:

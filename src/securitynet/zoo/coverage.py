@@ -211,13 +211,13 @@ def architecture_key(card: ModelCard) -> tuple:
 def weights_state(card: ModelCard, *, fetch: bool, mirrors: Sequence[Path]) -> tuple[str, str | None]:
     """verified / unverified / not-local / failed, trying the linked source card's id first (where
     `securitynet fetch <source id>` keeps the file), then the card's own."""
-    from securitynet.catalog.sources.linking import source_card
+    from securitynet.catalog.builtin import builtin_card
     from securitynet.zoo.weights import try_fetch
 
     candidates = [card]
     matched = card.extra.get("matched_card")
     if matched:
-        other = source_card(str(matched))
+        other = builtin_card(str(matched))
         if other is not None:
             candidates.insert(0, other)
     for candidate in candidates:

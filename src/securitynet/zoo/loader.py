@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
+from securitynet.catalog.builtin import find_card
 from securitynet.catalog.card import ModelCard
-from securitynet.catalog.lookup import find_card
 from securitynet.errors import WeightsError
 from securitynet.zoo.archs import build_architecture
 from securitynet.zoo.devices import resolve_device

@@ -10,8 +10,8 @@ import pytest
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
 from securitynet.attacks.membership.reference_choice import reference_spec
 from securitynet.attacks.membership.sets import split_known
+from securitynet.catalog.builtin import find_card
 from securitynet.catalog.card import InputSpec, ModelCard
-from securitynet.catalog.lookup import find_card
 from securitynet.engine.cache import PosteriorCache
 from securitynet.engine.context import JobContext
 from securitynet.zoo.loader import build_module

@@ -99,7 +99,7 @@ def _located(info: Any, split: str) -> bool:
 
 
 def _has_card(store: Any, model_id: str) -> bool:
-    from securitynet.catalog.lookup import find_card
+    from securitynet.catalog.builtin import find_card
     from securitynet.errors import SecurityNetError
 
     try:

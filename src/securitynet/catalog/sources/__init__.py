@@ -1,14 +1,8 @@
-"""Sources of public models. Each source module exposes ``iter_cards() -> Iterator[ModelCard]``.
+"""Sources of public models, one module each (`catalog.builtin` says what a source module offers).
 
-Built-in sources are listed here by module name; their cards are the built-in catalog.
+`BUILTIN_SOURCES` are SecurityNet's own card-source plug-ins, whose cards are the built-in catalog (pyproject.toml
+declares the same entry points). `LOOKUP_SOURCES` make one card at a time from its id and list none.
 """
-
-from __future__ import annotations
-
-import importlib
-from collections.abc import Iterator
-
-from securitynet.catalog.card import ModelCard
 
 BUILTIN_SOURCES: tuple[str, ...] = (
     "securitynet.catalog.sources.yaml_cards",
@@ -20,8 +14,4 @@ BUILTIN_SOURCES: tuple[str, ...] = (
     "securitynet.catalog.sources.torchvision_weights",
     "securitynet.catalog.sources.robustbench",
 )
-
-
-def iter_builtin_cards(sources: tuple[str, ...] = BUILTIN_SOURCES) -> Iterator[ModelCard]:
-    for module_name in sources:
-        yield from importlib.import_module(module_name).iter_cards()
+LOOKUP_SOURCES: tuple[str, ...] = ("securitynet.catalog.sources.hf_hub",)

@@ -55,6 +55,11 @@ def _pretrained_cfg(config: dict[str, Any], repo_id: str) -> Any:
         raise CardError(f"Hub repo {repo_id}: {CONFIG} has an unusable pretrained_cfg: {exc}") from None
 
 
+def card_for_id(repo_id: str) -> ModelCard | None:
+    """The card `hf-hub/<org>/<name>` from the repo's config.json; its errors say what is wrong with the repo."""
+    return card_from_hub_repo(repo_id) if repo_id.count("/") == 1 else None
+
+
 def card_from_hub_repo(repo_id: str, *, revision: str = "main", dataset: str | None = None) -> ModelCard:
     """The card of a Hub repo holding a timm model; `dataset` overrides the one its label set implies."""
     from securitynet.catalog.sources.timm_hub import input_spec, label_set

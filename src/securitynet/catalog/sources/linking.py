@@ -22,39 +22,16 @@ A row that matches nothing is returned unchanged but for a reason in ``missing_r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
+from securitynet.catalog.builtin import builtin_card
 from securitynet.catalog.card import ModelCard
 from securitynet.catalog.sources import adversary_loss_landscape, medmnist, pytorchcv, robust_imagenet
-from securitynet.errors import UnknownModelError
 
 # Fields copied from the source card: what building, feeding and loading the model needs.
 LOADING_FIELDS: tuple[str, ...] = ("architecture", "arch_kwargs", "input", "output_kind", "weights", "training_split")
 # Missing reasons of the source card that describe copied fields (the published ones stay the table's own).
 _COPIED_REASON_PREFIXES: tuple[str, ...] = ("weights", "architecture", "input")
-
-
-@lru_cache(maxsize=1)
-def _medmnist_cards() -> dict[str, ModelCard]:
-    return {card.id: card for card in medmnist.iter_cards()}
-
-
-def _pytorchcv_card(card_id: str) -> ModelCard | None:
-    try:
-        return pytorchcv.pytorchcv_card(card_id.removeprefix(pytorchcv.ID_PREFIX))
-    except UnknownModelError:
-        return None
-
-
-# Source prefix -> how to get its card by id.
-_SOURCE_CARDS: dict[str, Callable[[str], ModelCard | None]] = {
-    pytorchcv.ID_PREFIX: _pytorchcv_card,
-    f"{medmnist.SOURCE}/": lambda card_id: _medmnist_cards().get(card_id),
-    adversary_loss_landscape.ID_PREFIX: lambda card_id: adversary_loss_landscape.cards_by_id().get(card_id),
-    robust_imagenet.ID_PREFIX: lambda card_id: robust_imagenet.cards_by_id().get(card_id),
-}
 
 
 def _published_facts(card: ModelCard) -> dict[str, Any]:
@@ -70,7 +47,7 @@ def matched_card_id(card: ModelCard) -> str | None:
     if dataset in {flag for flag in medmnist.release()["archives"]}:
         stem = name.removesuffix(".pth")
         candidate = f"{medmnist.SOURCE}/{dataset}/{stem}"
-        return candidate if candidate in _medmnist_cards() else None
+        return candidate if builtin_card(candidate) is not None else None
     matched = pytorchcv.match_published_name(name, facts.get("data_name") or dataset)
     if matched:
         return f"{pytorchcv.ID_PREFIX}{matched}"
@@ -79,18 +56,11 @@ def matched_card_id(card: ModelCard) -> str | None:
             or robust_imagenet.match_published_name(name, dataset))
 
 
-def source_card(card_id: str) -> ModelCard | None:
-    for prefix, lookup in _SOURCE_CARDS.items():
-        if card_id.startswith(prefix):
-            return lookup(card_id)
-    return None
-
-
 def link_published_card(card: ModelCard) -> ModelCard:
     """A copy of a published card that can be built and loaded like its matched source card."""
     facts = _published_facts(card)
     matched_id = matched_card_id(card)
-    other = source_card(matched_id) if matched_id else None
+    other = builtin_card(matched_id) if matched_id else None
     if other is None:
         reasons = dict(card.missing_reasons)
         reasons["architecture"] = (

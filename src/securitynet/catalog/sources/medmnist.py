@@ -32,6 +32,7 @@ from typing import Any
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, WeightsSpec
 
 SOURCE = "medmnist"
+ID_PREFIX = f"{SOURCE}/"
 DEPTHS: tuple[int, ...] = (18, 50)
 RUNS: tuple[int, ...] = (1, 2, 3)
 IMAGE_SIZE = 28

@@ -122,12 +122,12 @@ def tag_counts() -> TagCounts:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
+    return (card_for_tag(tag) for tag in classifier_tags())
 
 
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
-    return tuple(card_for_tag(tag) for tag in classifier_tags())
+def card_for_id(tag: str) -> ModelCard | None:
+    """The card `timm/<tag>` alone (None: no pretrained classifier tag of that exact name)."""
+    return card_for_tag(tag) if tag in classifier_tags() else None
 
 
 def card_id_of(tag: str) -> str:

@@ -51,12 +51,13 @@ def weight_names() -> tuple[tuple[str, str], ...]:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
+    return (card_for(name, weights) for name, weights in weight_names())
 
 
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
-    return tuple(card_for(name, weights) for name, weights in weight_names())
+def card_for_id(weights_name: str) -> ModelCard | None:
+    """The card `torchvision/<Enum.VALUE>` alone (None: no classification weights of that exact name)."""
+    builder = next((b for b, w in weight_names() if w == weights_name), None)
+    return card_for(builder, weights_name) if builder else None
 
 
 def card_id_of(weights: str) -> str:

@@ -25,6 +25,7 @@ from securitynet.catalog.card import ModelCard, yaml_problem
 from securitynet.errors import CardError
 
 DEFAULT_SOURCE = "file"
+ID_PREFIX = f"{DEFAULT_SOURCE}/"  # of every built-in YAML card (a card added from a file may have any id)
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DOWNLOAD_SCHEMES = {"http", "https", "ftp"}
 _PATCH_POSITIONS = {"bottom-right", "bottom-left", "top-right", "top-left", "center", "random"}
