@@ -21,27 +21,21 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from securitynet import config
 from securitynet.catalog.card import ModelCard
+from securitynet.catalog.sources.hub_files import (  # the Hub file primitives the catalog reads config.json with
+    GIT_SHA1,
+    HubFile,
+    download_hub_file,
+    hub_offline,
+    parse_hub_url,
+    snapshot_commit,
+)
 from securitynet.errors import ChecksumError, WeightsError
 from securitynet.zoo.file_hashes import sha256_file
 
-HUB_URL = re.compile(r"^https://huggingface\.co/(?P<repo>[^/]+(?:/[^/]+)?)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
 SAFETENSORS = "model.safetensors"
 PYTORCH_BIN = "pytorch_model.bin"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
-
-
-@dataclass(frozen=True)
-class HubFile:
-    repo_id: str
-    revision: str
-    filename: str
-
-    @property
-    def url(self) -> str:
-        return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision}/{self.filename}"
 
 
 @dataclass
@@ -53,44 +47,9 @@ class HubFetch:
     pinned_card: ModelCard
 
 
-def parse_hub_url(url: str) -> HubFile | None:
-    match = HUB_URL.match(url)
-    if match is None:
-        return None
-    return HubFile(match["repo"], match["revision"], match["file"])
-
-
 def hub_file_of(card: ModelCard) -> HubFile | None:
     """The Hub file a card's weights come from, or None when its first URL is not a Hub URL."""
     return parse_hub_url(card.weights.urls[0]) if card.weights.urls else None
-
-
-def hub_offline() -> bool:
-    """Whether to stay off the network: HF_HUB_OFFLINE (read now, not at import) or SECURITYNET_OFFLINE."""
-    from huggingface_hub import constants
-
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    return flag or constants.HF_HUB_OFFLINE or config.offline()
-
-
-def hub_cache_dir() -> str | None:
-    """HF_HUB_CACHE as set now (huggingface_hub reads it once at import); None for its default."""
-    return os.environ.get("HF_HUB_CACHE") or None
-
-
-def download_hub_file(file: HubFile, *, offline: bool) -> Path:
-    """`hf_hub_download` into the Hub cache (offline: from it only); one-line errors."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(file.repo_id, file.filename, revision=file.revision, cache_dir=hub_cache_dir(),
-                                    local_files_only=offline))
-    except (EntryNotFoundError, LocalEntryNotFoundError) as exc:
-        where = "in the local Hub cache (offline)" if offline else "on the Hub"
-        raise FileNotFoundError(f"{file.repo_id}@{file.revision}/{file.filename} is not {where}") from exc
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise WeightsError(f"Hub file {file.url} cannot be fetched: {str(exc).splitlines()[0]}") from None
 
 
 def _reported_hash(file: HubFile, offline: bool) -> tuple[str | None, str | None]:
@@ -171,18 +130,10 @@ def fetch_hub_weights(card: ModelCard, *, offline: bool = False) -> HubFetch:
             missing.append(str(exc))
             continue
         sha = verify_hub_file(path, recorded=card.weights.sha256, reported=reported, what=f"weights of {card.id}")
-        revision = commit or _snapshot_commit(path, candidate.filename) or candidate.revision
+        revision = commit or snapshot_commit(path, candidate.filename) or candidate.revision
         pinned_file = HubFile(candidate.repo_id, revision, candidate.filename)
         return HubFetch(path, sha, pinned_file, "hub-cache" if offline else "hub", pin_card(card, pinned_file, sha))
     raise WeightsError(f"weights of {card.id} could not be fetched: {'; '.join(missing)}")
-
-
-def _snapshot_commit(path: Path, filename: str) -> str | None:
-    """The commit folder of `snapshots/<commit>/<filename>` in the Hub cache layout."""
-    folder = path
-    for _ in Path(filename).parts:
-        folder = folder.parent
-    return folder.name if GIT_SHA1.match(folder.name) else None
 
 
 def pin_card(card: ModelCard, file: HubFile, sha256: str) -> ModelCard:

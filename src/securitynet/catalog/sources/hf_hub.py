@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from securitynet.catalog.card import ModelCard, WeightsSpec
+from securitynet.catalog.sources.hub_files import HubFile, download_hub_file, hub_offline, snapshot_commit
 from securitynet.catalog.sources.timm_hub import ARCH_PREFIX, DATASET_OF_LABEL_SET, SAFETENSORS, hub_url
 from securitynet.errors import CardError, WeightsError
 
@@ -26,7 +27,6 @@ CONFIG = "config.json"
 
 def read_hub_config(repo_id: str, revision: str = "main") -> tuple[dict[str, Any], str]:
     """(config.json as a mapping, the commit it was read at), from the Hub or the local Hub cache."""
-    from securitynet.zoo.hub_weights import HubFile, _snapshot_commit, download_hub_file, hub_offline
 
     try:
         path = download_hub_file(HubFile(repo_id, revision, CONFIG), offline=hub_offline())
@@ -40,7 +40,7 @@ def read_hub_config(repo_id: str, revision: str = "main") -> tuple[dict[str, Any
         raise CardError(f"Hub repo {repo_id}: {CONFIG} is not readable JSON: {exc}") from None
     if not isinstance(config, dict):
         raise CardError(f"Hub repo {repo_id}: {CONFIG} is not a JSON object")
-    return config, _snapshot_commit(Path(path), CONFIG) or revision
+    return config, snapshot_commit(Path(path), CONFIG) or revision
 
 
 def _pretrained_cfg(config: dict[str, Any], repo_id: str) -> Any:

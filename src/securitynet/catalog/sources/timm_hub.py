@@ -25,12 +25,12 @@ from functools import lru_cache
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, WeightsSpec
+from securitynet.catalog.sources.hub_files import HubFile
 from securitynet.errors import CardError
 
 SOURCE = "timm"
 ID_PREFIX = f"{SOURCE}/"
 ARCH_PREFIX = "timm:"
-HUB_HOST = "https://huggingface.co"
 SAFETENSORS = "model.safetensors"
 IMAGENET_1K = "imagenet-1k"
 # timm's label-set names -> the dataset a card names (ImageNet-1k is the registered dataset `imagenet`).
@@ -41,7 +41,7 @@ HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.(pth|pt|bin|pth\.tar)$")
 
 def hub_url(repo_id: str, filename: str = SAFETENSORS, revision: str = "main") -> str:
     """The Hub's download URL of one file (the form `huggingface_hub.hf_hub_url` builds)."""
-    return f"{HUB_HOST}/{repo_id}/resolve/{revision}/{filename}"
+    return HubFile(repo_id, revision, filename).url
 
 
 def torch_hub_hash_prefix(url: str) -> str | None:
