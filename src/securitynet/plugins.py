@@ -196,4 +196,4 @@ def outcomes(group: str | None = None) -> list[Outcome]:
 
 def not_a_plugin(plugin: Plugin, obj: Any, expected: str) -> PluginError:
     """The error for an entry point that names something its group cannot use."""
-    return PluginError(f"{plugin.describe()} names a {type(obj).__name__}, not {expected}")
+    return PluginError(f"{plugin.value} is {type(obj).__name__!r}, not {expected}")
