@@ -53,6 +53,7 @@ class AnnotationAccuracy(Attack):
     description = "Train accuracy on the member pool, test accuracy, overfit gap, output classes, training size."
     Params = AnnotationParams
     headline_metrics = ("train_accuracy", "test_accuracy", "overfit_gap")
+    family = "annotation"  # no score over models: score_metrics and score_direction stay unset
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: AnnotationParams = self.params  # type: ignore[assignment]
