@@ -67,3 +67,10 @@ def test_an_old_database_annotation_reads_under_the_engine_name(results_store: S
     assert sorted(frame.overfit_gap) == pytest.approx(sorted([0.25, 0.03]))  # conftest: gap of m1 is 0.03
     chosen = measured_annotations(aggregate(load_analysis_data(results_store, ["test/m1"]).results))
     assert chosen.set_index("model_id").at["test/m1", "overfit_gap"] == pytest.approx(0.03)
+
+
+def test_annotation_is_its_own_kind_under_either_name() -> None:
+    from securitynet.analysis.per_model import attack_kind
+
+    assert attack_kind("annotation.accuracy") == attack_kind("annotation") == "annotation"
+    assert attack_kind("mia.loss") == "membership"

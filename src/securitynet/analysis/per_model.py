@@ -127,7 +127,7 @@ def attack_kind(attack: str) -> str:
     """membership / stealing / backdoor / annotation / other, from the attack's name."""
     head = attack.split(".", 1)[0]
     return {"mia": "membership", "membership": "membership", "stealing": "stealing", "steal": "stealing",
-            "backdoor": "backdoor", ANNOTATION: ANNOTATION}.get(head, "other")
+            "backdoor": "backdoor", "annotation": "annotation"}.get(head, "other")
 
 
 def series_label(attack: str, variant: str) -> str:
