@@ -96,8 +96,11 @@ def test_rerun_is_skipped_unless_forced(digits_card, store: Store) -> None:
     assert again.rows[0].status == "skipped" and again.run_id is None  # nothing ran
     assert again.rows[0].metrics == first.metrics and again.rows[0].n_member == first.n_member == 898
     forced = annotate_models([digits_card], store, device="cpu", force=True).rows[0]
-    assert forced.status == "done"
+    assert forced.status == "done" and forced.metrics == first.metrics
     assert len(store.jobs_frame()) == 1  # the same job key is replaced, never duplicated
+    # Measured again from the engine's posterior cache: both splits were predicted by the first run.
+    cache = store.jobs_frame().data_json.iloc[0]["posterior_cache"]
+    assert (cache["disk_hits"], cache["misses"]) == (2, 0)
 
 
 def test_a_failing_model_is_recorded_and_the_others_continue(digits_card, store: Store) -> None:
