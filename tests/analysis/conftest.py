@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from securitynet.attacks.registry import get_attack
 from securitynet.catalog.card import BackdoorInfo, InputSpec, ModelCard, PaperInfo, PublishedAnnotation
 from securitynet.store import JobRecord, Store
 
 N_MODELS = 6
+RUN_ATTACKS = ("annotation.accuracy", "mia.correctness", "mia.loss", "stealing.knockoff", "backdoor.neural_cleanse")
 PUBLISHED_ORIGIN = "published:securitynet-2024"
 STEAL_DEFAULT = {"surrogate": "target-arch", "query_set": "in-distribution"}
 
@@ -107,6 +109,9 @@ def populate(store: Store, artifacts: Path) -> None:
                   origin=PUBLISHED_ORIGIN),
     ]
     store.record_jobs(jobs)
+    # What the engine writes once per run: the declarations of the attacks it ran (mia.modified_entropy was
+    # only imported from the published table, so it stays undeclared, as it would in a real store).
+    store.record_attacks([get_attack(name).declaration() for name in RUN_ATTACKS], run_id="run-test")
 
 
 @pytest.fixture(scope="session")

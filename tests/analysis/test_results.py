@@ -69,8 +69,12 @@ def test_an_old_database_annotation_reads_under_the_engine_name(results_store: S
     assert chosen.set_index("model_id").at["test/m1", "overfit_gap"] == pytest.approx(0.03)
 
 
-def test_annotation_is_its_own_kind_under_either_name() -> None:
-    from securitynet.analysis.per_model import attack_kind
+def test_annotation_is_its_own_family_under_either_name(results_store: Store) -> None:
+    from securitynet.analysis.declarations import AttackDeclarations
+    from securitynet.analysis.frames import load_analysis_data
 
-    assert attack_kind("annotation.accuracy") == attack_kind("annotation") == "annotation"
-    assert attack_kind("mia.loss") == "membership"
+    undeclared = AttackDeclarations({})  # an old store: the family is taken from the name
+    assert undeclared.family("annotation.accuracy") == undeclared.family("annotation") == "annotation"
+    assert undeclared.family("mia.loss") == "membership"
+    results = load_analysis_data(results_store).results  # declared by the engine's run (conftest)
+    assert set(results[results.attack == "annotation.accuracy"].attack_family) == {"annotation"}

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
+from securitynet.analysis.declarations import AttackDeclarations, declarations_of
 from securitynet.analysis.frames import load_analysis_data, variant_labels
 from securitynet.analysis.per_model import aggregate, covariates
 from securitynet.analysis.stats import (
@@ -116,8 +117,8 @@ def test_public_vs_selftrained_compares_means_with_interval(frames) -> None:
 
 
 def test_backdoor_auroc_is_recomputed_from_per_model_scores(frames) -> None:
-    _, agg, cov = frames
-    table = backdoor_detection(agg, cov)
+    data, agg, cov = frames
+    table = backdoor_detection(agg, cov, data.attacks)
     row = table.iloc[0]
     scores = [3.0, 4.0, 5.0, 0.5 + 0.6, 0.5 + 0.8, 0.5 + 1.0]
     assert row.model_auroc == pytest.approx(roc_auc_score([1, 1, 1, 0, 0, 0], scores))
@@ -147,15 +148,24 @@ def test_backdoor_metrics_that_are_not_scores_get_no_auroc() -> None:
     rows = []
     for i, (backdoored, target) in enumerate([(True, 1), (True, 7), (False, 3), (False, 0)]):
         for metric, value in (("score", 2.0 + i if backdoored else 0.5), ("suspected_target", target)):
-            rows.append({"origin": "measured", "attack": "backdoor.neural_cleanse", "variant": "default",
-                         "metric": metric, "value": float(value), "model_id": f"m{i}"})
+            rows.append({"origin": "measured", "attack": "backdoor.neural_cleanse", "attack_family": "backdoor",
+                         "variant": "default", "metric": metric, "value": float(value), "model_id": f"m{i}"})
     agg = pd.DataFrame(rows)
     cov = pd.DataFrame({"model_id": [f"m{i}" for i in range(4)], "backdoored": [True, True, False, False]})
-    table = backdoor_detection(agg, cov).set_index("metric")
+    undeclared = backdoor_detection(agg, cov, AttackDeclarations({})).set_index("metric")
+    assert undeclared.loc["score", "model_auroc"] == pytest.approx(1.0)
+    assert "not declared in the store" in undeclared.loc["score", "note"]
+    declared = declarations_of([{"name": "backdoor.neural_cleanse", "family": "backdoor", "score_metrics": ["score"],
+                                 "score_direction": "higher-is-backdoored"}])
+    table = backdoor_detection(agg, cov, declared).set_index("metric")
+    assert pd.isna(table.loc["score", "note"])
     assert table.loc["score", "model_auroc"] == pytest.approx(1.0)
     assert np.isnan(table.loc["suspected_target", "model_auroc"])
     assert "not a score" in table.loc["suspected_target", "note"]
     assert table.loc["suspected_target", "mean_backdoored"] == pytest.approx(4.0)
+    lower = declarations_of([{"name": "backdoor.neural_cleanse", "family": "backdoor", "score_metrics": ["score"],
+                              "score_direction": "lower-is-backdoored"}])
+    assert backdoor_detection(agg, cov, lower).set_index("metric").loc["score", "model_auroc"] == pytest.approx(0.0)
 
 
 def test_kruskal_is_missing_without_warnings_when_every_value_is_equal() -> None:

@@ -39,3 +39,42 @@ def test_plugin_modules_register_attacks(isolated_registry, monkeypatch) -> None
 
 def test_builtin_attacks_come_without_configuration() -> None:
     assert get_attack("mia.correctness").access == "label"
+
+
+def _attack_class(**declared) -> type:
+    from securitynet.attacks.base import Attack, AttackResult
+
+    class Declared(Attack):
+        name = "test.declared"
+        version = "1"
+        access = "posterior"
+
+        def run(self, target, ctx):
+            return AttackResult(metrics={})
+
+    for key, value in declared.items():
+        setattr(Declared, key, value)
+    return Declared
+
+
+def test_every_builtin_attack_declares_what_analysis_needs() -> None:
+    families = {cls.name: cls.family for cls in list_attacks()}
+    assert {name for name, family in families.items() if family == "membership"} == \
+        {cls.name for cls in list_attacks("mia.*")}
+    assert families["stealing.knockoff"] == "stealing"
+    for detector in list_attacks("backdoor.*"):
+        declared = detector.declaration()
+        assert declared["family"] == "backdoor" and "score" in declared["score_metrics"]
+        assert declared["score_direction"] == "higher-is-backdoored"
+
+
+@pytest.mark.parametrize(("declared", "message"), [
+    ({"family": "Membership"}, "lowercase family"),
+    ({"score_metrics": ["score"]}, "score_metrics must be a tuple"),
+    ({"score_metrics": ("score",)}, "score_metrics but no score_direction"),
+    ({"score_metrics": ("score",), "score_direction": "up"}, "score_direction must read like"),
+])
+def test_malformed_declarations_are_refused_at_registration(declared, message) -> None:
+    with pytest.raises(AttackError, match=message):
+        _attack_class(**declared).validate_class()
+    _attack_class(family="annotation").validate_class()  # a family analysis has no rule for is still a family

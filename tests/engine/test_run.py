@@ -49,6 +49,13 @@ def test_evaluate_stores_results_with_provenance(store, tiny_cards, engine_env) 
     probe = frame[(frame.attack == "test.probe") & (frame.metric == "unmeasured")]
     assert len(probe) == 6 and probe.value.isna().all()
     assert set(probe.missing_reason) == {"this probe never measures it"}
+    # what analysis needs of each attack of the plan, declared once for the run
+    declared = store.attack_declarations()
+    assert set(declared) == {"mia.correctness", "test.probe"}
+    assert declared["mia.correctness"]["family"] == "membership" and declared["mia.correctness"]["run_id"] == row.run_id
+    assert declared["mia.correctness"]["headline_metrics"] == ["auc", "tpr_at_1pct_fpr"]
+    assert declared["mia.correctness"]["score_direction"] == "higher-is-member"
+    assert declared["test.probe"]["family"] == "other"  # a plug-in that declares nothing
 
 
 def test_rerun_is_a_no_op_and_force_reruns(store, tiny_cards, engine_env) -> None:

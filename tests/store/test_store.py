@@ -101,8 +101,50 @@ def test_a_version_1_database_gains_runs_pid(tmp_path) -> None:
         conn.execute(sa.text("INSERT INTO runs (id, status, started_at) VALUES ('old', 'finished', '2026-01-01')"))
     store = Store(url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.max(schema.schema_info.c.version))).scalar() == 2
+        assert conn.execute(sa.select(sa.func.max(schema.schema_info.c.version))).scalar() == schema.SCHEMA_VERSION
         assert conn.execute(sa.select(schema.runs.c.id, schema.runs.c.pid)).all() == [("old", None)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_a_version_2_database_gains_the_attacks_table(empty_url: str) -> None:
+    """A database as the release before schema 3 left it (no attacks table) is upgraded in place, rows kept."""
+    old = Store(empty_url)
+    old.record_job(JobRecord(model_id="m/old", weight_hash=None, attack="mia.loss", attack_version="1", params={},
+                             seed=0, metrics={"auc": 0.6}))
+    with old.engine.begin() as conn:  # back to version 2: schema 3 only added the attacks table
+        schema.attacks.drop(conn)
+        conn.execute(sa.delete(schema.schema_info).where(schema.schema_info.c.version == 3))
+    old.engine.dispose()
+    store = Store(empty_url)
+    with store.engine.connect() as conn:
+        versions = conn.execute(sa.select(schema.schema_info.c.version).order_by(schema.schema_info.c.version))
+        assert [v for (v,) in versions] == [1, 2, 3]
+    assert sa.inspect(store.engine).has_table("attacks")
+    assert store.attack_declarations() == {}  # old results: nothing declared (analysis says so)
+    assert store.results_frame().value.tolist() == [0.6]
+    store.engine.dispose()
+
+
+def test_attack_declarations_round_trip_and_the_latest_wins(store: Store) -> None:
+    declared = {"name": "backdoor.x", "version": "1", "family": "backdoor", "access": "white-box",
+                "headline_metrics": ["flagged", "score"], "score_metrics": ["score"],
+                "score_direction": "higher-is-backdoored", "description": "a detector"}
+    assert store.record_attacks([declared, {**declared, "name": "mia.y", "family": "membership",
+                                            "score_metrics": [], "score_direction": None}], run_id="r1") == 2
+    store.record_attacks([{**declared, "version": "2", "score_metrics": ["score", "index"]}], run_id="r2")
+    stored = store.attack_declarations()
+    assert set(stored) == {"backdoor.x", "mia.y"}
+    assert stored["backdoor.x"]["version"] == "2" and stored["backdoor.x"]["run_id"] == "r2"
+    assert stored["backdoor.x"]["score_metrics"] == ["score", "index"]
+    assert stored["backdoor.x"]["headline_metrics"] == ["flagged", "score"]
+    assert stored["mia.y"]["score_direction"] is None and stored["mia.y"]["family"] == "membership"
+    assert store.record_attacks([]) == 0
 
 
 def test_runs_whose_driver_died_are_marked_interrupted(tmp_path) -> None:

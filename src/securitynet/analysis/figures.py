@@ -21,8 +21,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from securitynet.analysis.declarations import AttackDeclarations  # noqa: E402
 from securitynet.analysis.frames import MEASURED  # noqa: E402
-from securitynet.analysis.per_model import attack_kind, headline_metric, series_label  # noqa: E402
+from securitynet.analysis.per_model import series_label  # noqa: E402
 from securitynet.analysis.stats import correlate  # noqa: E402
 
 matplotlib.rcParams["svg.hashsalt"] = "securitynet"  # stable ids: the same figure gives the same SVG
@@ -83,7 +84,7 @@ def _origin_suffix(origin: str) -> str:
 
 
 def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(attack_kind).eq("stealing") & (agg.metric == "accuracy")]
+    frame = agg[agg.attack_family.eq("stealing") & (agg.metric == "accuracy")]
     frame = frame.merge(cov[["model_id", "dataset", "test_accuracy"]], on="model_id").dropna(
         subset=["value", "test_accuracy"])
     if frame.empty:
@@ -111,7 +112,7 @@ def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
 
 
 def membership_auc_vs_overfit_gap(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(attack_kind).eq("membership") & (agg.metric == "auc")]
+    frame = agg[agg.attack_family.eq("membership") & (agg.metric == "auc")]
     frame = frame.merge(cov[["model_id", "dataset", "overfit_gap"]], on="model_id").dropna(
         subset=["value", "overfit_gap"])
     if frame.empty:
@@ -137,19 +138,19 @@ def membership_auc_vs_overfit_gap(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn
     return Drawn(fig)
 
 
-def attacks_per_dataset(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack.map(attack_kind).isin(("membership", "stealing", "backdoor"))]
+def attacks_per_dataset(agg: pd.DataFrame, cov: pd.DataFrame, attacks: AttackDeclarations) -> Drawn:
+    frame = agg[agg.attack_family.isin(("membership", "stealing", "backdoor"))]
     frame = frame.merge(cov[["model_id", "dataset"]], on="model_id").dropna(subset=["value"])
     if frame.empty:
         return Drawn(None, "no attack results stored")
     panels = []
     for kind in ("membership", "stealing", "backdoor"):
-        part = frame[frame.attack.map(attack_kind) == kind]
+        part = frame[frame.attack_family == kind]
         if part.empty:
             continue
         chosen = []
-        for _key, group in part.groupby(["attack", "origin"], sort=True):
-            metric = headline_metric(set(group.metric))
+        for (attack, _origin), group in part.groupby(["attack", "origin"], sort=True):
+            metric = attacks.info(attack).headline_metric(group.metric)
             if metric:
                 chosen.append(group[group.metric == metric])
         if chosen:
@@ -228,13 +229,21 @@ def roc_curves_loglog(roc: pd.DataFrame, agg: pd.DataFrame) -> Drawn:
     return Drawn(fig, note)
 
 
-# Per-model detector outputs worth a distribution (a suspected target label or a 0/1 flag is not one).
+# For a detector the store does not declare: per-model outputs worth a distribution, guessed from their names
+# (a suspected target label or a 0/1 flag is not one). A declared detector names its score metrics.
 _SCORE_METRIC = re.compile(r"score|anomaly|index|entropy|norm|probability")
 _NOT_A_SCORE = re.compile(r"label|flag|auroc|auc|rate")
 
 
-def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
+def _worth_a_distribution(attacks: AttackDeclarations, attack: str, metric: str, *, strict: bool) -> bool:
+    info = attacks.info(attack)
+    if info.declared:
+        return metric in info.score_metrics
+    return not _NOT_A_SCORE.search(metric) and (not strict or bool(_SCORE_METRIC.search(metric)))
+
+
+def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame, attacks: AttackDeclarations) -> Drawn:
+    frame = agg[(agg.origin == MEASURED) & agg.attack_family.eq("backdoor")]
     frame = frame.merge(cov[["model_id", "backdoored"]], on="model_id").dropna(subset=["value"])
     frame = frame[frame.backdoored.notna()]
     panels = []
@@ -242,8 +251,8 @@ def backdoor_score_distributions(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
         truth = part.backdoored.astype(bool)
         if truth.any() and (~truth).any():
             panels.append(((attack, variant, metric), part))
-    scores = [p for p in panels if _SCORE_METRIC.search(p[0][2]) and not _NOT_A_SCORE.search(p[0][2])]
-    panels = scores or [p for p in panels if not _NOT_A_SCORE.search(p[0][2])]
+    scores = [p for p in panels if _worth_a_distribution(attacks, p[0][0], p[0][2], strict=True)]
+    panels = scores or [p for p in panels if _worth_a_distribution(attacks, p[0][0], p[0][2], strict=False)]
     if not panels:
         return Drawn(None, "no backdoor detector scores stored for both clean and backdoored models")
     panels = panels[:MAX_PANELS]
@@ -297,13 +306,13 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("attacks_per_dataset", "Attacks compared per dataset",
                "Distribution over models of each attack's headline metric (AUC for membership, agreement or "
                "accuracy for stealing, AUROC or score for backdoor detection).",
-               lambda d: attacks_per_dataset(d.agg, d.cov)),
+               lambda d: attacks_per_dataset(d.agg, d.cov, d.data.attacks)),
     FigureSpec("membership_roc_loglog", "Membership ROC curves (log-log)",
                "From the stored ROC artifacts (sha256 checked); log axes show the low false-positive regime.",
                lambda d: roc_curves_loglog(d.roc, d.agg)),
     FigureSpec("backdoor_scores", "Backdoor detection scores, clean against backdoored",
                "Per detector and per-model score, models split by their known ground truth.",
-               lambda d: backdoor_score_distributions(d.agg, d.cov)),
+               lambda d: backdoor_score_distributions(d.agg, d.cov, d.data.attacks)),
     FigureSpec("catalog", "Catalog statistics", "Selected models per dataset, family, year and venue.",
                lambda d: catalog_statistics(d.cov)),
 )

@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 
 from securitynet.analysis.frames import MEASURED, load_analysis_data
-from securitynet.analysis.per_model import aggregate, attack_kind, covariates, series_label
+from securitynet.analysis.per_model import aggregate, covariates, series_label
 from securitynet.analysis.stats import N_BOOTSTRAP, membership_vs_overfit_gap
 
-BACKDOOR_PREFIX = "backdoor."
+BACKDOOR_PREFIX = "backdoor."  # dropped from detector names where the line already says "backdoor"
 
 
 def _points(gap: float) -> str:
@@ -34,7 +34,7 @@ def _points(gap: float) -> str:
 
 def membership_lines(agg: pd.DataFrame, cov: pd.DataFrame) -> list[str]:
     """The models with the highest and the lowest best-attack membership AUC."""
-    auc = agg[(agg.metric == "auc") & agg.attack.map(attack_kind).eq("membership") & agg.value.notna()]
+    auc = agg[(agg.metric == "auc") & agg.attack_family.eq("membership") & agg.value.notna()]
     if auc.empty:
         return ["membership: no AUC measured"]
     best = auc.sort_values(["model_id", "value"], ascending=[True, False], kind="stable").drop_duplicates("model_id")
@@ -58,7 +58,7 @@ def _query_set(params: str) -> str:
 
 def stealing_lines(agg: pd.DataFrame) -> list[str]:
     """The highest agreement of a surrogate with its target, per query set."""
-    agreement = agg[agg.attack.map(attack_kind).eq("stealing") & (agg.metric == "agreement") & agg.value.notna()]
+    agreement = agg[agg.attack_family.eq("stealing") & (agg.metric == "agreement") & agg.value.notna()]
     if agreement.empty:
         return ["stealing: no agreement measured"]
     agreement = agreement.assign(query_set=agreement.params.map(_query_set))
@@ -71,7 +71,7 @@ def stealing_lines(agg: pd.DataFrame) -> list[str]:
 
 def _verdicts(agg: pd.DataFrame, model_id: str) -> list[tuple[str, bool, float | None]]:
     """(detector, flagged, suspected target) for each detector that gave a verdict on the model."""
-    part = agg[(agg.model_id == model_id) & agg.attack.str.startswith(BACKDOOR_PREFIX)]
+    part = agg[(agg.model_id == model_id) & agg.attack_family.eq("backdoor")]
     out = []
     for (attack, variant), rows in part.groupby(["attack", "variant"], sort=True):
         values = rows.set_index("metric").value

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from securitynet.analysis.declarations import AttackDeclarations, load_declarations
 from securitynet.store import schema
 
 MEASURED = "measured"
@@ -43,12 +44,19 @@ class AnalysisData:
     ``models``: one row per model (catalog columns, ``same_as`` and ``published_source`` from the card).
     ``results``: long form, one row per stored value (job provenance, ``variant`` label, ``params`` text).
     ``roc``: one row per stored ROC curve artifact (``fpr``/``tpr`` arrays, or a ``problem`` saying why not).
+    ``attacks``: what the store's attacks table declares of each attack (family, headline metrics, scores).
     """
 
     models: pd.DataFrame
     results: pd.DataFrame
     roc: pd.DataFrame
     source: str
+    attacks: AttackDeclarations = AttackDeclarations({})
+
+    @property
+    def undeclared_attacks(self) -> list[str]:
+        """Attacks with results that the store does not declare: analysis guessed their family from the name."""
+        return self.attacks.undeclared(self.results.attack.unique())
 
     @property
     def measured(self) -> pd.DataFrame:
@@ -124,8 +132,10 @@ def load_models(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataFr
     return frame.sort_values("id", kind="stable").reset_index(drop=True)
 
 
-def load_results(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataFrame:
-    """Finished jobs' values in long form, with a ``variant`` label per (attack, origin, params)."""
+def load_results(store: Any, model_ids: Iterable[str] | None = None,
+                 attacks: AttackDeclarations | None = None) -> pd.DataFrame:
+    """Finished jobs' values in long form, with a ``variant`` label per (attack, origin, params) and the
+    ``attack_family`` the store's attacks table declares (``attacks``; read from the store when None)."""
     r, j = schema.results.c, schema.jobs.c
     stmt = sa.select(
         r.model_id, r.attack, r.metric, r.value, r.missing_reason, r.origin, j.job_key, j.attack_version,
@@ -143,6 +153,8 @@ def load_results(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataF
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     frame["params"] = frame.pop("params_json").map(canonical_params)
+    family_of = (attacks or load_declarations(store)).family
+    frame["attack_family"] = frame.attack.map(family_of) if len(frame) else pd.Series(dtype=object)
     frame["variant"] = ""
     for (_attack, _origin), group in frame.groupby(["attack", "origin"], sort=True):
         by_hash = {h: json.loads(p) for h, p in zip(group.params_hash, group.params, strict=True)}
@@ -212,9 +224,10 @@ def load_analysis_data(store: Any, model_ids: Iterable[str] | None = None) -> An
         wanted = set(model_ids)
         twins = set(all_models.id[all_models.same_as.isin(wanted)])
         all_models = all_models[all_models.id.isin(wanted | twins)].reset_index(drop=True)
-    results = load_results(store, list(all_models.id))
+    attacks = load_declarations(store)
+    results = load_results(store, list(all_models.id), attacks)
     return AnalysisData(models=all_models, results=results, roc=load_roc_curves(store, results),
-                        source=_redacted(store.url))
+                        source=_redacted(store.url), attacks=attacks)
 
 
 def _redacted(url: str) -> str:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from securitynet.analysis.frames import ANNOTATION, ANNOTATION_METRICS, MEASURED, AnalysisData
 
-GROUP_KEYS = ["model_id", "attack", "origin", "variant", "params_hash", "metric"]
+# attack_family goes with attack (the store's declaration of it), so it never splits a group.
+GROUP_KEYS = ["model_id", "attack", "attack_family", "origin", "variant", "params_hash", "metric"]
 
 
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
@@ -113,21 +114,6 @@ def covariates(data: AnalysisData, agg: pd.DataFrame) -> pd.DataFrame:
     ]]
     return meta.merge(annotations, on="model_id", how="left").sort_values("model_id", kind="stable") \
         .reset_index(drop=True)
-
-
-def headline_metric(metrics: set[str] | list[str]) -> str | None:
-    """The metric that stands for an attack in cross-attack comparisons."""
-    for name in ("auc", "auroc", "agreement", "accuracy", "anomaly_index", "score"):
-        if name in metrics:
-            return name
-    return None
-
-
-def attack_kind(attack: str) -> str:
-    """membership / stealing / backdoor / annotation / other, from the attack's name."""
-    head = attack.split(".", 1)[0]
-    return {"mia": "membership", "membership": "membership", "stealing": "stealing", "steal": "stealing",
-            "backdoor": "backdoor", "annotation": "annotation"}.get(head, "other")
 
 
 def series_label(attack: str, variant: str) -> str:

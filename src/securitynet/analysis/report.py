@@ -112,7 +112,7 @@ def compute_tables(inputs: Inputs, layout: TableLayout, *, n_boot: int = N_BOOTS
         "securitynet_database": layout_frame(records, layout),
         "metadata_correlations": metadata_correlations(agg, cov, n_boot=n_boot),
         "public_vs_selftrained": public_vs_selftrained(agg, cov, n_boot=n_boot),
-        "backdoor_detection": backdoor_detection(agg, cov),
+        "backdoor_detection": backdoor_detection(agg, cov, data.attacks),
         "metric_distributions": metric_distributions(agg, cov),
         "catalog_counts": catalog_counts(cov),
         "models": cov,
@@ -260,6 +260,10 @@ def _html_document(inputs: Inputs, tables: dict[str, pd.DataFrame], records: lis
             f"<code>{esc(query or 'all models')}</code> · runs: {esc(', '.join(runs[:5]) or '—')}"
             f"{' …' if len(runs) > 5 else ''} · software: {esc(', '.join(versions) or '—')} · "
             f"securitynet {esc(__version__)} · generated {generated}")
+    undeclared = data.undeclared_attacks
+    if undeclared:  # results stored before attacks declared themselves, or imported from a published table
+        meta += (f"<br>Not declared in the store's attacks table (family, headline metric and scores taken from "
+                 f"the name): <code>{esc(', '.join(undeclared))}</code>")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{h.STYLE}</style></head>"
             f"<body><h1>{esc(title)}</h1><p class=\"meta\">{meta}</p><nav><ul>{toc}</ul></nav>{body}"

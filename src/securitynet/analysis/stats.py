@@ -8,16 +8,18 @@ cannot be computed (too few models, a constant variable) is NaN with a ``note`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from securitynet.analysis.frames import ANNOTATION, MEASURED
-from securitynet.analysis.per_model import attack_kind
+from securitynet.analysis.declarations import AttackDeclarations
+from securitynet.analysis.frames import ANNOTATION, MEASURED, load_analysis_data
+from securitynet.analysis.per_model import aggregate, covariates
 
 NUMERIC_COVARIATES = ("test_accuracy", "overfit_gap", "num_classes", "train_size", "year")
 CATEGORICAL_COVARIATES = ("venue_type", "purpose")
@@ -205,7 +207,7 @@ def membership_vs_overfit_gap(agg: pd.DataFrame, covariates: pd.DataFrame, *, me
                               n_boot: int = N_BOOTSTRAP) -> pd.DataFrame:
     """The paper's central relation: membership-inference AUC against the overfit gap, per attack
     (and parameter variant and origin), over all selected models."""
-    frame = agg[(agg.metric == metric) & agg.attack.map(attack_kind).eq("membership")]
+    frame = agg[(agg.metric == metric) & agg.attack_family.eq("membership")]
     frame = frame.merge(covariates[["model_id", "overfit_gap", "overfit_gap_source"]], on="model_id", how="left")
     rows = []
     for (attack, origin, variant), part in frame.groupby(["attack", "origin", "variant"], sort=True):
@@ -266,34 +268,50 @@ def public_vs_selftrained(agg: pd.DataFrame, covariates: pd.DataFrame, *, n_boot
                                        "note"])
 
 
-# Backdoor metrics that are not scores over models: an AUROC of them would mean nothing.
-_NOT_BACKDOOR_SCORES = {
-    "suspected_target": "a class label, not a score: no AUROC",
-    "target_hit": "defined for backdoored models only: no AUROC",
-}
-
-
-def backdoor_detection(agg: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFrame:
+def backdoor_detection(agg: pd.DataFrame, covariates: pd.DataFrame, attacks: AttackDeclarations) -> pd.DataFrame:
     """Model-level AUROC of every backdoor detector's per-model scores, recomputed over the selected models
-    whose ground truth (clean or backdoored) is known. Higher scores are taken to mean "backdoored"; metrics
-    that are not scores (the suspected target label, the target hit) get their means and no AUROC."""
-    values = agg[(agg.origin == MEASURED) & agg.attack.map(attack_kind).eq("backdoor")]
+    whose ground truth (clean or backdoored) is known. Which metrics are scores, and which way they point, is
+    what each detector declares (``attacks``); other metrics get their means and no AUROC."""
+    values = agg[(agg.origin == MEASURED) & agg.attack_family.eq("backdoor")]
     values = values.merge(covariates[["model_id", "backdoored"]], on="model_id")
     values = values[values.backdoored.notna() & values.value.notna()]
     rows = []
     for (attack, variant, metric), part in values.groupby(["attack", "variant", "metric"], sort=True):
+        info = attacks.info(attack)
         truth = part.backdoored.astype(bool).to_numpy()
         score = part.value.to_numpy(float)
         n_bd, n_clean = int(truth.sum()), int((~truth).sum())
-        note = _NOT_BACKDOOR_SCORES.get(metric) or (None if n_bd and n_clean else "needs clean and backdoored models")
-        auroc = float(roc_auc_score(truth, score)) if n_bd and n_clean and metric not in _NOT_BACKDOOR_SCORES \
-            else np.nan
+        not_a_score = info.why_not_a_score(metric)
+        note = not_a_score or (None if n_bd and n_clean else "needs clean and backdoored models")
+        auroc = model_level_auroc(score, truth, higher_is_positive=info.higher_is_positive) \
+            if not_a_score is None else np.nan
+        if not info.declared:
+            note = "; ".join(filter(None, [note, "not declared in the store: taken as a score, higher backdoored"
+                                           if not_a_score is None else None]))
         rows.append({"attack": attack, "variant": variant, "metric": metric, "n_clean": n_clean,
                      "n_backdoored": n_bd, "mean_clean": float(score[~truth].mean()) if n_clean else np.nan,
                      "mean_backdoored": float(score[truth].mean()) if n_bd else np.nan, "model_auroc": auroc,
-                     "note": note})
+                     "note": note or None})
     return pd.DataFrame(rows, columns=["attack", "variant", "metric", "n_clean", "n_backdoored", "mean_clean",
                                        "mean_backdoored", "model_auroc", "note"])
+
+
+def backdoor_detection_in(store: Any, model_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """``backdoor_detection`` over the store's models (``model_ids``: any subset), as the report computes it."""
+    data = load_analysis_data(store, model_ids)
+    agg = aggregate(data.results)
+    return backdoor_detection(agg, covariates(data, agg), data.attacks)
+
+
+def model_level_auroc(scores: Sequence[float] | np.ndarray, backdoored: Sequence[bool] | np.ndarray, *,
+                      higher_is_positive: bool = True) -> float:
+    """AUROC of per-model scores against ground truth (sklearn ``roc_auc_score``: ties count one half); NaN
+    without both clean and backdoored models. ``higher_is_positive`` False: a lower score means backdoored."""
+    score = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(backdoored, dtype=bool)
+    if truth.all() or not truth.any():
+        return np.nan
+    return float(roc_auc_score(truth, score if higher_is_positive else -score))
 
 
 def catalog_counts(covariates: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,9 @@ ACCESS_LEVELS: tuple[str, ...] = get_args(Access)
 ACCESS_RANK: dict[str, int] = {level: rank for rank, level in enumerate(ACCESS_LEVELS)}
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_FAMILY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+# "higher-is-member", "higher-is-backdoored", "lower-is-backdoored": which way a score points, and to what.
+_DIRECTION_PATTERN = re.compile(r"^(higher|lower)-is-[a-z][a-z0-9_-]*$")
 
 
 class AttackError(SecurityNetError):
@@ -82,6 +85,15 @@ class Attack(ABC):
     # The few metrics a reader looks at first, in order: tables show these (``--all-metrics`` the rest).
     # Empty (the default, e.g. for a plug-in that declares none): every metric the attack reports.
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    # What analysis needs, written by the engine to the store's attacks table (see ``declaration``).
+    # family: the kind of measurement: "membership", "stealing", "backdoor", "annotation" (or a plug-in's own word).
+    family: ClassVar[str] = "other"
+    # Per-model metrics that are scores over models: a model-level AUROC of them against ground truth means
+    # something (a detector's ``score``); not labels, verdicts or timings.
+    score_metrics: ClassVar[tuple[str, ...]] = ()
+    # Which way the attack's scores point: "higher-is-member", "higher-is-backdoored", "lower-is-..."; None
+    # for an attack that scores nothing.
+    score_direction: ClassVar[str | None] = None
 
     def __init__(self, params: AttackParams | dict[str, Any] | None = None) -> None:
         self.params = self.parse_params(params)
@@ -103,6 +115,14 @@ class Attack(ABC):
     @classmethod
     def default_params(cls) -> AttackParams:
         return cls.parse_params(None)
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """What this attack declares for analysis, as plain data: the engine stores it (``Store.record_attacks``)
+        so that analysis reads it from the store and never imports attacks."""
+        return {"name": cls.name, "version": cls.version, "family": cls.family, "access": cls.access,
+                "headline_metrics": list(cls.headline_metrics), "score_metrics": list(cls.score_metrics),
+                "score_direction": cls.score_direction, "description": cls.description}
 
     def params_dict(self) -> dict[str, Any]:
         """The full parameter set (defaults included) as plain JSON data: what is hashed and stored."""
@@ -137,9 +157,19 @@ class Attack(ABC):
                 f"attack {name} ({where}) has access {getattr(cls, 'access', None)!r}; "
                 f"expected one of {', '.join(ACCESS_LEVELS)}"
             )
-        headline = getattr(cls, "headline_metrics", ())
-        if not (isinstance(headline, tuple) and all(isinstance(m, str) and m for m in headline)):
-            raise AttackError(f"attack {name} ({where}): headline_metrics must be a tuple of metric names")
+        for attribute in ("headline_metrics", "score_metrics"):
+            metrics = getattr(cls, attribute, ())
+            if not (isinstance(metrics, tuple) and all(isinstance(m, str) and m for m in metrics)):
+                raise AttackError(f"attack {name} ({where}): {attribute} must be a tuple of metric names")
+        family = getattr(cls, "family", None)
+        if not isinstance(family, str) or not _FAMILY_PATTERN.match(family):
+            raise AttackError(f"attack {name} ({where}) needs a lowercase family like 'membership', got {family!r}")
+        direction = getattr(cls, "score_direction", None)
+        if direction is not None and not (isinstance(direction, str) and _DIRECTION_PATTERN.match(direction)):
+            raise AttackError(f"attack {name} ({where}): score_direction must read like 'higher-is-backdoored' "
+                              f"or 'lower-is-member', got {direction!r}")
+        if cls.score_metrics and direction is None:
+            raise AttackError(f"attack {name} ({where}) declares score_metrics but no score_direction")
         if not (isinstance(cls.Params, type) and issubclass(cls.Params, AttackParams)):
             raise AttackError(f"attack {name} ({where}): Params must subclass AttackParams")
         try:

@@ -118,6 +118,8 @@ def execute_plan(
         run_id, command=command or " ".join(sys.argv), executor=runner.name, host=platform.node(),
         software_version=__version__, pid=os.getpid(),
     )
+    # What analysis needs to know of each attack (family, headline metrics, scores), once per run.
+    store.record_attacks([attack.declaration() for attack in plan.attacks], run_id=run_id)
     expected = {job.key: job for group in plan.groups for job in group.jobs}
     status = "failed"
     try:

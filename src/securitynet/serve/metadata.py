@@ -42,6 +42,9 @@ TABLES: dict[str, dict[str, object]] = {
              "sort_desc": "started_at"},
     "artifacts": {"title": "Artifacts", "description": "Files a job kept (ROC curves, budget curves, masks), "
                                                        "with their sha256."},
+    "attacks": {"title": "Attacks", "description": "What each attack that ran here declares: its family (membership, "
+                                                 "stealing, backdoor...), headline metrics, which metrics are scores "
+                                                 "and which way they point.", "facets": ["family"]},
     "datasets": {"title": "Datasets", "description": "The datasets the store knows."},
     "papers": {"title": "Papers", "description": "Papers with released weights (the SecurityNet New Models table)."},
     "schema_info": {"hidden": True},

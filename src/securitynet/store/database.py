@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -271,6 +271,37 @@ class Store:
                 found |= {r[0] for r in conn.execute(stmt.where(j.job_key.in_(chunk)))}
             return found
 
+    # --- attack declarations ---------------------------------------------------------------------
+
+    def record_attacks(self, declarations: Iterable[Mapping[str, Any]], *, run_id: str | None = None) -> int:
+        """Write what attacks declare for analysis (``Attack.declaration()``: name, version, family, access,
+        headline_metrics, score_metrics, score_direction, description), replacing earlier declarations of the
+        same names, in one transaction. Returns how many were written."""
+        rows = {}
+        for declared in declarations:
+            rows[declared["name"]] = {
+                "name": declared["name"], "version": declared["version"], "family": declared["family"],
+                "access": declared.get("access"), "headline_metrics": list(declared.get("headline_metrics") or ()),
+                "score_metrics": list(declared.get("score_metrics") or ()),
+                "score_direction": declared.get("score_direction"), "description": declared.get("description"),
+                "run_id": run_id, "declared_at": _now(),
+            }
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(schema.attacks).where(schema.attacks.c.name.in_(list(rows))))
+            conn.execute(sa.insert(schema.attacks), list(rows.values()))
+        return len(rows)
+
+    def attack_declarations(self) -> dict[str, dict[str, Any]]:
+        """Attack name -> its stored declaration (lists as lists), for every declared attack."""
+        with self.engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(sa.select(schema.attacks))]
+        for row in rows:
+            row["headline_metrics"] = list(_as_list(row["headline_metrics"]))
+            row["score_metrics"] = list(_as_list(row["score_metrics"]))
+        return {row["name"]: row for row in rows}
+
     def record_job(self, job: JobRecord) -> int:
         """Write a job with all its results and artifacts in one transaction; replaces the same key."""
         return self.record_jobs([job])[0]
@@ -416,6 +447,10 @@ def _write_jobs(conn: sa.Connection, jobs: Iterable[JobRecord]) -> list[int]:
 
 def _as_dict(value: Any) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return json.loads(value) if isinstance(value, str) else list(value or [])
 
 
 def _jsonable(value: Any) -> Any:

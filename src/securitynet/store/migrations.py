@@ -23,8 +23,13 @@ def _runs_pid_v2(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE runs ADD COLUMN pid INTEGER"))
 
 
+def _attacks_v3(conn: sa.Connection) -> None:
+    """The attacks table: what each attack declares for analysis (family, headline metrics, scores)."""
+    schema.attacks.create(conn, checkfirst=True)  # a database created by this release at version 1 has it
+
+
 # version -> step that brings a database at version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _create_v1, 2: _runs_pid_v2}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _create_v1, 2: _runs_pid_v2, 3: _attacks_v3}
 
 
 def migrate(engine: sa.Engine, url: str | None = None, *, read_only: bool = False) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -138,4 +138,22 @@ artifacts = sa.Table(
     sa.Column("path", sa.Text),
     sa.Column("data_json", sa.JSON),
     sa.UniqueConstraint("job_id", "name", name="uq_artifacts_job_name"),
+)
+
+# What each attack declares about itself for analysis (schema 3), written by the engine once per run for the
+# attacks of its plan; the latest declaration of a name wins. Analysis reads families, headline metrics and
+# scores here instead of guessing them from attack names.
+attacks = sa.Table(
+    "attacks",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),  # membership | stealing | backdoor | annotation | ...
+    sa.Column("access", sa.String(16)),
+    sa.Column("headline_metrics", sa.JSON, nullable=False),  # list, in the order a reader looks at them
+    sa.Column("score_metrics", sa.JSON, nullable=False),  # list: per-model metrics that are scores (AUROC)
+    sa.Column("score_direction", sa.String(64)),  # e.g. higher-is-backdoored; NULL for an attack without scores
+    sa.Column("description", sa.Text),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("declared_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
+from securitynet.analysis.stats import backdoor_detection_in, model_level_auroc
 from securitynet.attacks.backdoor.abs import AbsParams, pick_layer, stimulation_analysis
 from securitynet.attacks.backdoor.common import PixelModel
-from securitynet.attacks.backdoor.metrics import backdoor_model_level_auroc, model_level_auroc
 from securitynet.attacks.backdoor.neural_cleanse import (
     NeuralCleanseParams,
     detect_outliers,
@@ -18,6 +17,7 @@ from securitynet.attacks.backdoor.neural_cleanse import (
 )
 from securitynet.attacks.backdoor.strip import far_at_frr, superimpose
 from securitynet.catalog.card import BackdoorInfo, InputSpec, ModelCard
+from securitynet.store import JobRecord, Store
 
 
 def test_anomaly_index_is_the_mad_distance_with_the_consistency_constant() -> None:
@@ -114,7 +114,10 @@ def test_strip_blending_and_threshold() -> None:
     assert far == pytest.approx(2 / 3) and frr == pytest.approx(0.5)
 
 
-def test_model_level_auroc_from_a_results_frame_for_any_subset() -> None:
+def test_model_level_auroc_from_the_store_for_any_subset(tmp_path) -> None:
+    """The one model-level AUROC (analysis's, torch-free) over stored detector results and the cards' truth."""
+    from securitynet.attacks.backdoor.neural_cleanse import NeuralCleanse
+
     cards = [
         ModelCard(id="z/clean1", name="c1", source="t", dataset="mnist", backdoor=BackdoorInfo(attack="none")),
         ModelCard(id="z/clean2", name="c2", source="t", dataset="mnist", backdoor=BackdoorInfo(attack="none")),
@@ -128,22 +131,28 @@ def test_model_level_auroc_from_a_results_frame_for_any_subset() -> None:
         "z/clean1": (1.0, 0.0, None), "z/clean2": (2.5, 1.0, None),
         "z/bad1": (3.0, 1.0, 1.0), "z/bad2": (2.0, 0.0, 0.0), "z/unknown": (9.0, 1.0, None),
     }
-    rows = []
-    for model_id, (score, flagged, hit) in values.items():
-        for metric, value in (("score", score), ("flagged", flagged), ("target_hit", hit)):
-            rows.append({"model_id": model_id, "attack": "backdoor.neural_cleanse", "params_hash": "p",
-                         "metric": metric, "value": value})
-        rows.append({"model_id": model_id, "attack": "mia.loss", "params_hash": "q", "metric": "auc", "value": 0.5})
-    frame = pd.DataFrame(rows)
-    summary = backdoor_model_level_auroc(frame, cards)
-    assert list(summary.attack) == ["backdoor.neural_cleanse"]
-    row = summary.iloc[0]
-    assert row.n_clean == 2 and row.n_backdoored == 2 and row.n_unknown == 1
-    assert row.auroc == pytest.approx(0.75)  # pairs: (3>1, 3>2.5, 2>1, 2<2.5) -> 3 of 4
-    assert row.tpr == pytest.approx(0.5) and row.fpr == pytest.approx(0.5)
-    assert row.target_hit_rate == pytest.approx(0.5) and row.n_target_known == 2
-    subset = backdoor_model_level_auroc(frame, cards, model_ids=["z/clean1", "z/bad2"]).iloc[0]
-    assert subset.auroc == pytest.approx(1.0)
-    only_clean = backdoor_model_level_auroc(frame, {"z/clean1": False, "z/clean2": False}).iloc[0]
-    assert only_clean.auroc is None and "needs clean and backdoored" in only_clean.note
-    assert model_level_auroc([0.1, 0.2], [False, False]) is None
+    store = Store(f"sqlite:///{tmp_path / 'detectors.sqlite'}")
+    store.upsert_cards(cards)
+    store.record_attacks([NeuralCleanse.declaration()])
+    store.record_jobs([JobRecord(model_id=m, weight_hash=None, attack="backdoor.neural_cleanse", attack_version="1",
+                                 params={}, seed=0, metrics={"score": score, "flagged": flagged, "target_hit": hit})
+                       for m, (score, flagged, hit) in values.items()]
+                      + [JobRecord(model_id=m, weight_hash=None, attack="mia.loss", attack_version="1", params={},
+                                   seed=0, metrics={"auc": 0.5}) for m in values])
+    table = backdoor_detection_in(store).set_index("metric")
+    assert set(table.attack) == {"backdoor.neural_cleanse"}
+    scored = table.loc[["score", "flagged"]]
+    assert (scored.n_clean == 2).all() and (scored.n_backdoored == 2).all()  # the unknown model is left out
+    assert table.loc["score", "model_auroc"] == pytest.approx(0.75)  # pairs: (3>1, 3>2.5, 2>1, 2<2.5) -> 3 of 4
+    assert table.loc["flagged", "mean_backdoored"] == pytest.approx(0.5)  # TPR
+    assert table.loc["flagged", "mean_clean"] == pytest.approx(0.5)  # FPR
+    assert np.isnan(table.loc["flagged", "model_auroc"]) and "not a score" in table.loc["flagged", "note"]
+    assert table.loc["target_hit", "mean_backdoored"] == pytest.approx(0.5)  # target-hit rate, of 2 known targets
+    assert table.loc["target_hit", "n_backdoored"] == 2
+    subset = backdoor_detection_in(store, ["z/clean1", "z/bad2"]).set_index("metric")
+    assert subset.loc["score", "model_auroc"] == pytest.approx(1.0)
+    only_clean = backdoor_detection_in(store, ["z/clean1", "z/clean2"]).set_index("metric")
+    assert np.isnan(only_clean.loc["score", "model_auroc"])
+    assert "needs clean and backdoored" in only_clean.loc["score", "note"]
+    assert np.isnan(model_level_auroc([0.1, 0.2], [False, False]))
+    assert model_level_auroc([0.1, 0.2], [False, True], higher_is_positive=False) == pytest.approx(0.0)

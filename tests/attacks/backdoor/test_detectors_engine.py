@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from securitynet.attacks.backdoor.metrics import backdoor_model_level_auroc
+from securitynet.analysis.stats import backdoor_detection_in
 from securitynet.zoo import selftrained
 from securitynet.zoo.trojan.trojan_zoo import TrojanZooSpec, build_trojan_zoo
 
@@ -85,10 +85,11 @@ def test_reversed_masks_and_queries_are_kept_as_artifacts(evaluated, zoo) -> Non
 @pytest.mark.slow
 def test_model_level_auroc_recomputed_from_the_store(evaluated, zoo) -> None:
     store, _ = evaluated
-    summary = backdoor_model_level_auroc(store.results_frame(), zoo)
+    summary = backdoor_detection_in(store, [card.id for card in zoo])
+    summary = summary[summary.metric == "score"]
     assert set(summary.attack) == set(FAST)
     assert (summary.n_clean == 1).all() and (summary.n_backdoored == 1).all()
-    assert summary.auroc.notna().all() and summary.auroc.isin([0.0, 0.5, 1.0]).all()
+    assert summary.model_auroc.notna().all() and summary.model_auroc.isin([0.0, 0.5, 1.0]).all()
 
 
 @pytest.mark.slow

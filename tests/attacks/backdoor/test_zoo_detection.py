@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from securitynet.attacks.backdoor.metrics import backdoor_model_level_auroc
+from securitynet.analysis.stats import backdoor_detection_in
 from securitynet.attacks.backdoor.quickstart import SMALL_PARAMS
 
 
@@ -47,7 +47,8 @@ def test_neural_cleanse_separates_a_badnets_zoo(mnist, tmp_path: Path, monkeypat
     params = {"backdoor.neural_cleanse": SMALL_PARAMS["backdoor.neural_cleanse"]}
     frame = evaluate(cards, "backdoor.neural_cleanse", params=params, store=store, device="cpu")
     assert frame.attrs["failed"] == []
-    summary = backdoor_model_level_auroc(store.results_frame(), cards).iloc[0]
-    assert summary.n_clean == 10 and summary.n_backdoored == 10
-    assert summary.auroc >= 0.9
-    assert summary.target_hit_rate > 0.5 and summary.n_target_known == 10
+    summary = backdoor_detection_in(store, [card.id for card in cards]).set_index("metric")
+    assert summary.loc["score", "n_clean"] == 10 and summary.loc["score", "n_backdoored"] == 10
+    assert summary.loc["score", "model_auroc"] >= 0.9
+    hits = summary.loc["target_hit"]
+    assert hits.mean_backdoored > 0.5 and hits.n_backdoored == 10

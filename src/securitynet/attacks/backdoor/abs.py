@@ -220,6 +220,9 @@ def reverse_engineer(
 @register_attack
 class ArtificialBrainStimulation(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "backdoor"
+    score_metrics = ("score", "reasr")
+    score_direction = "higher-is-backdoored"
     name = "backdoor.abs"
     version = "1"
     access = "white-box"

@@ -203,6 +203,9 @@ def meta_score(meta: MetaClassifier, posteriors: np.ndarray, device: torch.devic
 @register_attack
 class Mntd(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "backdoor"
+    score_metrics = ("score",)
+    score_direction = "higher-is-backdoored"
     name = "backdoor.mntd"
     version = "1"
     access = "posterior"

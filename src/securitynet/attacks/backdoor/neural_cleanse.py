@@ -258,6 +258,9 @@ def detect_outliers(norms: np.ndarray, threshold: float = 2.0) -> OutlierReport:
 @register_attack
 class NeuralCleanse(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "backdoor"
+    score_metrics = ("score", "anomaly_index")
+    score_direction = "higher-is-backdoored"
     name = "backdoor.neural_cleanse"
     version = "1"
     access = "white-box"

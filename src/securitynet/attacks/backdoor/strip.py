@@ -78,6 +78,9 @@ def far_at_frr(clean_calibration: np.ndarray, clean_scored: np.ndarray, triggere
 @register_attack
 class Strip(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "backdoor"
+    score_metrics = ("score",)
+    score_direction = "higher-is-backdoored"
     name = "backdoor.strip"
     version = "1"
     access = "posterior"

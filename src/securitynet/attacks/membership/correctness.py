@@ -33,6 +33,8 @@ class CorrectnessParams(MembershipParams):
 @register_attack
 class CorrectnessAttack(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
     name = "mia.correctness"
     version = "2"
     access = "label"

@@ -71,6 +71,8 @@ class LabelNoiseParams(ThresholdParams):
 @register_attack
 class LabelNoiseAttack(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
     name = "mia.label_noise"
     version = "1"
     access = "label"

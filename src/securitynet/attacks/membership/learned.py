@@ -104,6 +104,8 @@ class LearnedParams(ReferenceParams):
 
 class LearnedAttack(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
     access = "posterior"
     Params = LearnedParams
     features: ClassVar[FeatureKind]

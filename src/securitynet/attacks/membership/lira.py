@@ -111,6 +111,8 @@ class LiraParams(ReferenceParams):
 
 class _Lira(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
     access = "posterior"
     Params = LiraParams
     online: bool

@@ -104,6 +104,8 @@ class MetricParams(ThresholdParams):
 class MetricAttack(Attack):
     """Shared run: score the evaluation sets, choose a threshold on attacker-known data, report."""
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
 
     access = "posterior"
     Params = MetricParams

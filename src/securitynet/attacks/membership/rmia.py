@@ -96,6 +96,8 @@ class RmiaParams(ReferenceParams):
 
 class _Rmia(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "membership"
+    score_direction = "higher-is-member"
     access = "posterior"
     Params = RmiaParams
     online: ClassVar[bool]

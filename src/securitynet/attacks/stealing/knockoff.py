@@ -150,6 +150,7 @@ class KnockoffParams(AttackParams):
 @register_attack
 class KnockoffAttack(Attack):
     headline_metrics = HEADLINE_METRICS
+    family = "stealing"
     name = "stealing.knockoff"
     version = "1"
     access = "posterior"
