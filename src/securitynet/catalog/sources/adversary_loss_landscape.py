@@ -27,7 +27,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, WeightsSpec
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture
 from securitynet.errors import CardError
 
 SOURCE = "adversary_loss_landscape"
@@ -144,6 +145,14 @@ def cards_by_id() -> dict[str, ModelCard]:
     return {card.id: card for card in _cards()}
 
 
+_NO_ACCURACY = "the release publishes no per-checkpoint accuracy"
+DEFAULTS = card_defaults(
+    SOURCE, paper=PAPER, purpose="security", weights={"format": "state_dict"}, tags=[SOURCE, "adversarial-training"],
+    missing_reasons={"published.test_accuracy": _NO_ACCURACY, "published.train_accuracy": _NO_ACCURACY,
+                     "published.overfit_gap": _NO_ACCURACY, "weights.size_bytes": "not recorded"},
+)
+
+
 def _card(checkpoint: Checkpoint) -> ModelCard:
     facts = release()
     model = facts["models"].get(checkpoint.folder)
@@ -154,19 +163,37 @@ def _card(checkpoint: Checkpoint) -> ModelCard:
     if arch_kwargs.get("width") != checkpoint.width:
         raise CardError(f"{checkpoint.path}: width {checkpoint.width} differs from the recorded layout's "
                         f"{arch_kwargs.get('width')}")
-    urls = [template.format(commit=facts["commit"], path=checkpoint.path) for template in facts["url_templates"]]
     sha256 = facts.get("sha256", {}).get(checkpoint.path)
-    missing = {
-        "published.test_accuracy": "the release publishes no per-checkpoint accuracy",
-        "published.train_accuracy": "the release publishes no per-checkpoint accuracy",
-        "published.overfit_gap": "the release publishes no per-checkpoint accuracy",
-        "weights.size_bytes": "not recorded",
-    }
-    if sha256 is None:
-        missing["weights.sha256"] = ("the release stores checkpoints with Git LFS and its LFS pointers (which hold "
-                                     "the sha256) were not available when this card was written; fetched weights "
-                                     "are unverified")
     is_cifar = model["dataset"] == "cifar10"
+    return make_card(
+        DEFAULTS,
+        id=checkpoint.card_id,
+        name=checkpoint.name,
+        **recorded_architecture(model, arch_kwargs=arch_kwargs),
+        dataset=model["dataset"],
+        data_category="natural" if is_cifar else "digit",
+        num_classes=model["num_classes"],
+        train_size=model["train_size"],
+        input=InputSpec(channels=model["input"]["channels"], size=tuple(model["input"]["size"]), scale=1 / 255),
+        weights={"urls": [t.format(commit=facts["commit"], path=checkpoint.path) for t in facts["url_templates"]],
+                 "filename": checkpoint.filename, "sha256": sha256},
+        license=facts["license"],
+        missing_reasons={} if sha256 is not None else {
+            "weights.sha256": "the release stores checkpoints with Git LFS and its LFS pointers (which hold the "
+                              "sha256) were not available when this card was written; fetched weights are unverified"},
+        tags=[model["dataset"], checkpoint.schedule, f"run{checkpoint.run}"],
+        notes=_notes(checkpoint, facts["commit"], is_cifar, "bias" in arch_kwargs),
+        extra={SOURCE: {
+            "repository": facts["repository"], "commit": facts["commit"], "path": checkpoint.path,
+            "schedule": checkpoint.schedule, "run": checkpoint.run, "epoch": checkpoint.epoch,
+            "width": checkpoint.width, "eps": checkpoint.eps,
+            "eps_units": "1/255" if is_cifar else "[0, 1] pixel scale", "eps_max": checkpoint.eps_max,
+            "weight_decay": checkpoint.weight_decay, "architecture_code": model["code"],
+        }},
+    )
+
+
+def _notes(checkpoint: Checkpoint, commit: str, is_cifar: bool, with_bias: bool) -> list[str]:
     eps_text = f"{checkpoint.eps}/255" if is_cifar else checkpoint.eps
     notes = [
         f"Run {checkpoint.run} of three trainings; checkpoint after epoch {checkpoint.epoch} of schedule "
@@ -174,51 +201,13 @@ def _card(checkpoint: Checkpoint) -> ModelCard:
         + (f", peak eps {checkpoint.eps_max}{'/255' if is_cifar else ''}" if checkpoint.eps_max else "")
         + (f", weight decay {checkpoint.weight_decay}" if checkpoint.weight_decay else "")
         + ").",
-        f"Plain state dict {checkpoint.path} at commit {facts['commit'][:12]} (Git LFS).",
+        f"Plain state dict {checkpoint.path} at commit {commit[:12]} (Git LFS).",
         "Inputs in [0, 1] without normalisation, as the release trains and evaluates.",
     ]
-    if "bias" in arch_kwargs:
+    if with_bias:
         notes.append("Built with bias terms, the training script's default (the commands of the paper's Table 1 "
                      "are not published).")
-    return ModelCard(
-        id=checkpoint.card_id,
-        name=checkpoint.name,
-        source=SOURCE,
-        architecture=model["architecture"],
-        arch_kwargs=arch_kwargs,
-        model_type=model["model_type"],
-        family=model["family"],
-        dataset=model["dataset"],
-        data_category="natural" if is_cifar else "digit",
-        num_classes=model["num_classes"],
-        train_size=model["train_size"],
-        training_split="train",
-        input=InputSpec(channels=model["input"]["channels"], size=tuple(model["input"]["size"]), scale=1 / 255),
-        output_kind="logits",
-        weights=WeightsSpec(urls=urls, filename=checkpoint.filename, sha256=sha256, format="state_dict"),
-        license=facts["license"],
-        paper=PAPER.model_copy(deep=True),
-        purpose="security",
-        missing_reasons=missing,
-        tags=[SOURCE, "adversarial-training", model["dataset"], checkpoint.schedule, f"run{checkpoint.run}"],
-        notes=" ".join(notes),
-        extra={
-            SOURCE: {
-                "repository": facts["repository"],
-                "commit": facts["commit"],
-                "path": checkpoint.path,
-                "schedule": checkpoint.schedule,
-                "run": checkpoint.run,
-                "epoch": checkpoint.epoch,
-                "width": checkpoint.width,
-                "eps": checkpoint.eps,
-                "eps_units": "1/255" if is_cifar else "[0, 1] pixel scale",
-                "eps_max": checkpoint.eps_max,
-                "weight_decay": checkpoint.weight_decay,
-                "architecture_code": model["code"],
-            }
-        },
-    )
+    return notes
 
 
 # --- matching rows of the published SecurityNet table ---------------------------------------------------

@@ -29,7 +29,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, WeightsSpec
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
+from securitynet.catalog.sources.card_template import card_defaults, make_card
 
 SOURCE = "medmnist"
 ID_PREFIX = f"{SOURCE}/"
@@ -114,6 +115,13 @@ def _cards() -> tuple[ModelCard, ...]:
     )
 
 
+DEFAULTS = card_defaults(
+    SOURCE, model_type="resnet", family="resnet", data_category="medical", paper=PAPER, purpose="other",
+    weights={"source_hash_scope": "archive", "format": "zip"}, tags=["medmnist", "medmnist-v2"],
+    extra={"image_size": IMAGE_SIZE, "journal": JOURNAL},
+)
+
+
 def _card(flag: str, info: dict[str, Any], is_3d: bool, stem: str, depth: int, conversion: str) -> ModelCard:
     facts = release()
     weights = facts["weights_record"]
@@ -121,28 +129,47 @@ def _card(flag: str, info: dict[str, Any], is_3d: bool, stem: str, depth: int, c
     archive_facts = facts["archives"].get(flag, {})
     member_facts = facts["members"].get(f"{flag}/{stem}")
     trained_on = facts["training_data"]["datasets"][flag]
-    run = int(stem.rsplit("_", 1)[1])
     member_sha256 = member_facts["sha256"] if member_facts else None
     missing = {} if member_sha256 else {
         "weights.sha256": f"sha256 of {stem}.pth not recorded yet (Zenodo gives an md5 of the whole archive only)"
     }
     if not archive_facts.get("md5"):
         missing["weights.source_hash"] = f"md5 of {archive} (published by Zenodo) not recorded yet"
-    extra: dict[str, Any] = {
-        "run": run,
-        "image_size": IMAGE_SIZE,
-        "conversion": conversion,
-        "task": info["task"],
-        "weights_record": weights["doi"],
-        "securitynet_weights_link": facts["securitynet_weights_link"],
-        "training_data": {"version": "MedMNIST v2", "url": trained_on["url"], "md5": trained_on["md5"]},
-        "dataset_license": info["license"],
-        "journal": JOURNAL,
-    }
-    if info["n_samples"]["train"] != trained_on["train"]:
-        extra["train_size_installed_medmnist"] = info["n_samples"]["train"]
-    if member_facts:
-        extra["member"] = {k: v for k, v in member_facts.items() if k in ("size_bytes", "crc32")}
+    return make_card(
+        DEFAULTS,
+        id=f"{ID_PREFIX}{flag}/{stem}",
+        name=f"{stem}.pth" if is_3d else stem,  # spelled as in the SecurityNet table
+        architecture=f"medmnist_resnet{depth}_{'3d' if is_3d else '2d'}",
+        arch_kwargs={"in_channels": IN_CHANNELS, **({"conversion": conversion} if is_3d else {})},
+        dataset=flag,
+        num_classes=len(info["label"]),
+        train_size=trained_on["train"],
+        input=INPUT_3D if is_3d else INPUT_2D,
+        weights={
+            "urls": [weights["file_url"].format(file=archive)], "filename": archive, "sha256": member_sha256,
+            "source_hash": archive_facts.get("md5"), "source_hash_algo": "md5" if archive_facts.get("md5") else None,
+            "size_bytes": archive_facts.get("size_bytes"), "archive_member": weights["member"].format(model=stem),
+            "inner_key": weights["checkpoint_key"],
+        },
+        license=weights["license"],
+        missing_reasons=missing,
+        tags=["3d" if is_3d else "2d", f"resnet{depth}"] + ([conversion] if is_3d else []),
+        notes=_notes(flag, is_3d, stem, archive),
+        extra={
+            "run": int(stem.rsplit("_", 1)[1]), "conversion": conversion, "task": info["task"],
+            "weights_record": weights["doi"], "securitynet_weights_link": facts["securitynet_weights_link"],
+            "training_data": {"version": "MedMNIST v2", "url": trained_on["url"], "md5": trained_on["md5"]},
+            "dataset_license": info["license"],
+            **({"train_size_installed_medmnist": info["n_samples"]["train"]}
+               if info["n_samples"]["train"] != trained_on["train"] else {}),
+            **({"member": {k: v for k, v in member_facts.items() if k in ("size_bytes", "crc32")}}
+               if member_facts else {}),
+        },
+    )
+
+
+def _notes(flag: str, is_3d: bool, stem: str, archive: str) -> list[str]:
+    run = int(stem.rsplit("_", 1)[1])
     notes = [
         f"Run {run} of three trainings of the same configuration by MedMNIST/experiments' train_and_eval_pytorch.py "
         "(no seed is set, so runs differ by initialisation and data order).",
@@ -158,39 +185,4 @@ def _card(flag: str, info: dict[str, Any], is_3d: bool, stem: str, depth: int, c
             "The official 3D script can scale shape-dataset inputs by 0.5 at evaluation (--shape_transform); "
             "whether the released runs used it is undocumented, so this card applies no extra scaling."
         )
-    display_name = f"{stem}.pth" if is_3d else stem  # spelled as in the SecurityNet table
-    return ModelCard(
-        id=f"{SOURCE}/{flag}/{stem}",
-        name=display_name,
-        source=SOURCE,
-        architecture=f"medmnist_resnet{depth}_{'3d' if is_3d else '2d'}",
-        arch_kwargs={"in_channels": IN_CHANNELS, **({"conversion": conversion} if is_3d else {})},
-        model_type="resnet",
-        family="resnet",
-        dataset=flag,
-        data_category="medical",
-        num_classes=len(info["label"]),
-        train_size=trained_on["train"],
-        training_split="train",
-        input=(INPUT_3D if is_3d else INPUT_2D).model_copy(deep=True),
-        output_kind="logits",
-        weights=WeightsSpec(
-            urls=[weights["file_url"].format(file=archive)],
-            filename=archive,
-            sha256=member_sha256,
-            source_hash=archive_facts.get("md5"),
-            source_hash_algo="md5" if archive_facts.get("md5") else None,
-            source_hash_scope="archive",
-            size_bytes=archive_facts.get("size_bytes"),
-            format="zip",
-            archive_member=weights["member"].format(model=stem),
-            inner_key=weights["checkpoint_key"],
-        ),
-        license=weights["license"],
-        paper=PAPER.model_copy(deep=True),
-        purpose="other",
-        missing_reasons=missing,
-        tags=["medmnist", "medmnist-v2", "3d" if is_3d else "2d", f"resnet{depth}"] + ([conversion] if is_3d else []),
-        notes=" ".join(notes),
-        extra=extra,
-    )
+    return notes

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from securitynet.catalog.card import ModelCard
+from securitynet.catalog.sources.card_template import deep_merge
 from securitynet.errors import CardError, WeightsError, first_line
 
 if TYPE_CHECKING:
@@ -135,16 +136,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _read_extra_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -195,8 +186,6 @@ def card_from_onnx_file(
         raise CardError(f"ONNX file {path} does not exist")
     model = read_onnx_file(path)
     signature = onnx_signature(model, what=f"ONNX file {path}")
-    from_yaml = _read_extra_yaml(Path(extra_yaml)) if extra_yaml is not None else {}
-
     options: dict[str, Any] = {key: value for key, value in fields.items() if value is not None}
     input_options = {"size": input_size, "channels": channels, "scale": scale, "mean": mean, "std": std}
     options["input"] = {key: value for key, value in input_options.items() if value is not None}
@@ -204,15 +193,41 @@ def card_from_onnx_file(
                        ("num_classes", num_classes)):
         if value is not None:
             options[key] = value
-    given = _deep_merge(from_yaml, options)
+    given = deep_merge(_read_extra_yaml(Path(extra_yaml)) if extra_yaml is not None else {}, options)
+    input_spec = _input_fields(path, signature, given.get("input") or {})
+    width = _output_width(model, signature, (int(input_spec["channels"]), *map(int, input_spec["size"])), path)
+    kind = _output_kind(path, signature, width, given.get("output_kind"))
+    if "dataset" not in given:
+        raise CardError(f"ONNX file {path}: the dataset it was trained on is not in the file; give it (--dataset)")
+    card_data = deep_merge({"id": _default_id(path), "name": path.stem, "source": SOURCE, "architecture": None,
+                            "num_classes": 2 if width == 1 else width, "output_kind": kind, "tags": ["onnx"]},
+                           {k: v for k, v in given.items() if k != "input"})
+    card_data["input"] = input_spec
+    # The file just read is the one the card verifies, whatever the YAML says about its weights.
+    weights = dict(card_data.get("weights") or {})
+    local = path.as_uri()
+    weights.update(
+        urls=[local, *[u for u in weights.get("urls", []) if u != local]], filename=path.name,
+        sha256=_sha256(path), size_bytes=path.stat().st_size, format="onnx",
+    )
+    card_data["weights"] = weights
+    onnx_facts = {
+        "opset": signature.opset, "input_shape": list(signature.input_shape),
+        "output_shape": list(signature.output_shape), "last_operator": signature.last_op,
+    }
+    card_data["extra"] = {**(card_data.get("extra") or {}), "onnx": onnx_facts}
+    return ModelCard.from_dict(card_data, origin=str(path))
 
+
+def _input_fields(path: Path, signature: OnnxSignature, given: dict[str, Any]) -> dict[str, Any]:
+    """The card's input spec: what the file fixes, completed by the options, which must agree with the file."""
     spatial = signature.input_shape[1:]
     declared_input: dict[str, Any] = {"scale": 1.0 / 255.0}
     if spatial and isinstance(spatial[0], int):
         declared_input["channels"] = spatial[0]
     if len(spatial) in (3, 4) and all(isinstance(d, int) and d > 0 for d in spatial[1:]):
         declared_input["size"] = list(spatial[1:])
-    input_spec = _deep_merge(declared_input, given.get("input") or {})
+    input_spec = deep_merge(declared_input, given)
     missing = [key for key in ("channels", "size") if key not in input_spec]
     if missing:
         raise CardError(
@@ -231,43 +246,19 @@ def card_from_onnx_file(
             f"which is not (N, C{', D' if len(input_spec['size']) == 3 else ''}, H, W) for input size "
             f"{list(input_spec['size'])}"
         )
-    width = _output_width(model, signature, (int(input_spec["channels"]), *map(int, input_spec["size"])), path)
+    return input_spec
 
+
+def _output_kind(path: Path, signature: OnnxSignature, width: int, chosen: str | None) -> str:
+    """The output kind the graph's last operator implies; a `chosen` one must fit the number of output units."""
     if width == 1:
         kind = _BINARY_KIND_OF_LAST_OP.get(signature.last_op or "", "binary_logit")
     else:
         kind = _KIND_OF_LAST_OP.get(signature.last_op or "", "logits")
-    chosen_kind = given.get("output_kind", kind)
+    chosen_kind = chosen or kind
     if (width == 1) != chosen_kind.startswith("binary_"):
         raise CardError(
             f"ONNX file {path} has {width} output unit(s), which does not fit output_kind {chosen_kind} "
             "(one unit: binary_logit or binary_probability; one per class: logits, probabilities, log_probabilities)"
         )
-    if "dataset" not in given:
-        raise CardError(f"ONNX file {path}: the dataset it was trained on is not in the file; give it (--dataset)")
-
-    card_data: dict[str, Any] = {
-        "id": _default_id(path),
-        "name": path.stem,
-        "source": SOURCE,
-        "architecture": None,
-        "num_classes": 2 if width == 1 else width,
-        "output_kind": kind,
-        "tags": ["onnx"],
-    }
-    card_data = _deep_merge(card_data, {k: v for k, v in given.items() if k != "input"})
-    card_data["input"] = input_spec
-    # The file just read is the one the card verifies, whatever the YAML says about its weights.
-    weights = dict(card_data.get("weights") or {})
-    local = path.as_uri()
-    weights.update(
-        urls=[local, *[u for u in weights.get("urls", []) if u != local]], filename=path.name,
-        sha256=_sha256(path), size_bytes=path.stat().st_size, format="onnx",
-    )
-    card_data["weights"] = weights
-    onnx_facts = {
-        "opset": signature.opset, "input_shape": list(signature.input_shape),
-        "output_shape": list(signature.output_shape), "last_operator": signature.last_op,
-    }
-    card_data["extra"] = {**(card_data.get("extra") or {}), "onnx": onnx_facts}
-    return ModelCard.from_dict(card_data, origin=str(path))
+    return kind

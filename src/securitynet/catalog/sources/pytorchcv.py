@@ -28,8 +28,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation
 from securitynet.catalog.sources import pytorchcv_metadata as meta
+from securitynet.catalog.sources.card_template import card_defaults, make_card
 from securitynet.errors import UnknownModelError
 
 SOURCE = "pytorchcv"
@@ -142,6 +143,19 @@ def iter_cards() -> Iterator[ModelCard]:
         yield _build_card(info, facts)
 
 
+DEFAULTS = card_defaults(
+    SOURCE, purpose="benchmark", tags=["pytorchcv", "imgclsmob"],
+    # pytorchcv checks the sha1 of the extracted .pth, not of the zip
+    weights={"sha256": None, "source_hash_algo": "sha1", "source_hash_scope": "file", "format": "zip"},
+    missing_reasons={
+        "published.train_accuracy": "pytorchcv/imgclsmob publish no training accuracy",
+        "published.overfit_gap": "needs the training accuracy, which pytorchcv/imgclsmob do not publish",
+        "weights.sha256": "unknown until downloaded: pytorchcv records only the sha1 of the .pth inside the zip",
+        "weights.size_bytes": "pytorchcv does not record the size of the released zip",
+    },
+)
+
+
 def _build_card(info: meta.MetaInfo, facts: DatasetFacts) -> ModelCard:
     url, archive, member = weight_urls(info)
     version = meta.package_version()
@@ -149,15 +163,38 @@ def _build_card(info: meta.MetaInfo, facts: DatasetFacts) -> ModelCard:
     input_spec, eval_transform = _input_spec(info, facts, tf_port)
     published, accuracy_missing, accuracy_extra = _published(info, facts, version)
     title, paper_url = meta.paper_of(info.name)
-    missing = {
-        "published.train_accuracy": "pytorchcv/imgclsmob publish no training accuracy",
-        "published.overfit_gap": "needs the training accuracy, which pytorchcv/imgclsmob do not publish",
-        "weights.sha256": "unknown until downloaded: pytorchcv records only the sha1 of the .pth inside the zip",
-        "weights.size_bytes": "pytorchcv does not record the size of the released zip",
-        **accuracy_missing,
-    }
-    if title is None:
-        missing["paper"] = "the pytorchcv constructor docstring cites no paper"
+    return make_card(
+        DEFAULTS,
+        id=f"{ID_PREFIX}{info.name}",
+        name=info.name,
+        architecture=f"pytorchcv:{info.name}",
+        arch_kwargs=dict(_ARCH_KWARGS.get(info.name, {})),
+        family=family_of(info.name),
+        dataset=facts.name,
+        data_category=facts.data_category,
+        num_classes=facts.num_classes,
+        train_size=facts.train_size,
+        input=input_spec,
+        # The checkpoint holds aux-head weights the aux=False model lacks (pytorchcv loads ignoring extras).
+        weights={"urls": [url], "filename": archive, "source_hash": info.sha1, "archive_member": member,
+                 "strict": info.name not in _ARCH_KWARGS},
+        license=meta.package_license(),
+        paper=PaperInfo(title=title, url=paper_url),
+        published=published,
+        missing_reasons={**accuracy_missing,
+                         **({"paper": "the pytorchcv constructor docstring cites no paper"} if title is None else {})},
+        tags=[facts.name] + ["preprocessing-unverified"] * tf_port,
+        notes=_notes(info, member, version, tf_port),
+        extra={"pytorchcv": {
+            "version": version, "error_code": info.error_code,
+            "error_metric": "top5" if facts.name == "imagenet" else "top1", "release_tag": info.release_tag,
+            "trainable_parameters": info.net_weights, "caption": info.caption, "remark": info.remark,
+            "eval_transform": eval_transform, **accuracy_extra,
+        }},
+    )
+
+
+def _notes(info: meta.MetaInfo, member: str, version: str, tf_port: bool) -> list[str]:
     notes = [
         f"imgclsmob weights {member} (release {info.release_tag}), listed by pytorchcv {version}.",
         "The sha1 is pytorchcv's hash of the .pth inside the zip, not of the zip.",
@@ -169,57 +206,7 @@ def _build_card(info: meta.MetaInfo, facts: DatasetFacts) -> ModelCard:
             "pytorchcv marks this model as using non-standard preprocessing; mean/std 0.5 follow the TF "
             "release it was converted from and are not recorded by pytorchcv."
         )
-    extra = {
-        "pytorchcv": {
-            "version": version,
-            "error_code": info.error_code,
-            "error_metric": "top5" if facts.name == "imagenet" else "top1",
-            "release_tag": info.release_tag,
-            "trainable_parameters": info.net_weights,
-            "caption": info.caption,
-            "remark": info.remark,
-            "eval_transform": eval_transform,
-            **accuracy_extra,
-        },
-    }
-    tags = ["pytorchcv", "imgclsmob", facts.name]
-    if tf_port:
-        tags.append("preprocessing-unverified")
-    return ModelCard(
-        id=f"{ID_PREFIX}{info.name}",
-        name=info.name,
-        source=SOURCE,
-        architecture=f"pytorchcv:{info.name}",
-        arch_kwargs=dict(_ARCH_KWARGS.get(info.name, {})),
-        family=family_of(info.name),
-        dataset=facts.name,
-        data_category=facts.data_category,
-        num_classes=facts.num_classes,
-        train_size=facts.train_size,
-        training_split="train",
-        input=input_spec,
-        output_kind="logits",
-        weights=WeightsSpec(
-            urls=[url],
-            filename=archive,
-            sha256=None,
-            source_hash=info.sha1,
-            source_hash_algo="sha1",
-            source_hash_scope="file",  # pytorchcv checks the sha1 of the extracted .pth, not of the zip
-            format="zip",
-            archive_member=member,
-            # The checkpoint holds aux-head weights the aux=False model lacks (pytorchcv loads ignoring extras).
-            strict=info.name not in _ARCH_KWARGS,
-        ),
-        license=meta.package_license(),
-        paper=PaperInfo(title=title, url=paper_url),
-        purpose="benchmark",
-        published=published,
-        missing_reasons=missing,
-        tags=tags,
-        notes=" ".join(notes),
-        extra=extra,
-    )
+    return notes
 
 
 def _input_spec(info: meta.MetaInfo, facts: DatasetFacts, tf_port: bool) -> tuple[InputSpec, dict | None]:

@@ -27,7 +27,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture
 from securitynet.errors import CardError
 
 SOURCE = "robust_imagenet"
@@ -84,25 +85,55 @@ def cards_by_id() -> dict[str, ModelCard]:
     return {card.id: card for card in _cards()}
 
 
+DEFAULTS = card_defaults(
+    SOURCE, dataset="imagenet", data_category="natural", num_classes=1000, train_size=IMAGENET_TRAIN_SIZE,
+    input=INPUT, paper=PAPER, purpose="security", tags=[SOURCE, "adversarial-training", "imagenet"],
+    weights={"format": "checkpoint", "inner_key": CHECKPOINT_KEY, "strict": True},
+    missing_reasons={
+        "published.train_accuracy": "the release publishes only the validation accuracy",
+        "published.overfit_gap": "needs the training accuracy, which the release does not publish",
+        "weights.size_bytes": "not recorded",
+    },
+)
+
+
 def _card(entry: dict[str, Any]) -> ModelCard:
     facts = release()
     arch = facts["architectures"].get(entry["arch"])
     if arch is None:
         raise CardError(f"robust ImageNet checkpoint {entry['file']}: no recorded architecture {entry['arch']!r}")
-    hugging_face = facts["huggingface"]["url_template"].format(file=entry["file"])
     sha256 = entry.get("sha256")
     accuracy = entry["top1_accuracy_percent"]
+    return make_card(
+        DEFAULTS,
+        id=card_id_of(entry["file"]),
+        name=entry["file"],
+        **recorded_architecture(arch),
+        weights={"urls": [facts["huggingface"]["url_template"].format(file=entry["file"]), entry["published_url"]],
+                 "filename": entry["file"], "sha256": sha256, "key_prefix": arch["key_prefix"]},
+        license=facts["license"],
+        published=PublishedAnnotation(
+            test_accuracy=round(accuracy / 100, 6),
+            source=f"robust-models-transfer README ({facts['commit'][:12]}): top-1 {accuracy:.2f}% on the "
+            "ImageNet validation set",
+        ),
+        missing_reasons={} if sha256 else {
+            "weights.sha256": "the Hugging Face LFS pointer of this file could not be read when this card was "
+                              "written; fetched weights are unverified"},
+        tags=[entry["norm"], f"eps{entry['eps']}"],
+        notes=_notes(entry, arch, sha256),
+        extra={SOURCE: {
+            "repository": facts["repository"], "commit": facts["commit"], "file": entry["file"],
+            "arch": entry["arch"], "threat_model": entry["norm"], "eps": entry["eps"],
+            "eps_units": facts["threat_models"][entry["norm"]], "built_by": arch["built_by"],
+            "huggingface_commit": facts["huggingface"]["commit"],
+        }},
+    )
+
+
+def _notes(entry: dict[str, Any], arch: dict[str, Any], sha256: str | None) -> list[str]:
     norm = "L2" if entry["norm"] == "l2" else "Linf"
     eps_text = entry["eps"] if entry["norm"] == "l2" else f"{entry['eps']}/255"
-    missing = {
-        "published.train_accuracy": "the release publishes only the validation accuracy",
-        "published.overfit_gap": "needs the training accuracy, which the release does not publish",
-        "weights.size_bytes": "not recorded",
-    }
-    if sha256 is None:
-        missing["weights.sha256"] = ("the Hugging Face LFS pointer of this file could not be read when this card was "
-                                     "written; fetched weights are unverified")
-    wrapped = arch["built_by"] == "torchvision"
     trained = (f"trained on ImageNet-1k without adversarial examples ({norm} eps 0, the paper's standard baseline)"
                if float(entry["eps"]) == 0 else f"adversarially trained on ImageNet-1k with {norm} PGD, eps {eps_text}")
     notes = [
@@ -111,60 +142,12 @@ def _card(entry: dict[str, Any]) -> ModelCard:
         f"'{arch['key_prefix']}'; the normaliser and the attacker's copy of the classifier are dropped and the "
         "ImageNet normalisation is applied in preprocessing instead.",
     ]
-    if wrapped:
+    if arch["built_by"] == "torchvision":
         notes.append(f"torchvision {arch['torchvision_constructor']} wrapped in robustness' DummyModel by "
                      "robust-models-transfer, hence the doubled 'model.'.")
     if sha256:
         notes.append("sha256 from the Hugging Face re-upload's LFS pointer.")
-    return ModelCard(
-        id=card_id_of(entry["file"]),
-        name=entry["file"],
-        source=SOURCE,
-        architecture=arch["architecture"],
-        arch_kwargs=dict(arch["arch_kwargs"]),
-        model_type=arch["model_type"],
-        family=arch["family"],
-        dataset="imagenet",
-        data_category="natural",
-        num_classes=1000,
-        train_size=IMAGENET_TRAIN_SIZE,
-        training_split="train",
-        input=INPUT.model_copy(deep=True),
-        output_kind="logits",
-        weights=WeightsSpec(
-            urls=[hugging_face, entry["published_url"]],
-            filename=entry["file"],
-            sha256=sha256,
-            format="checkpoint",
-            inner_key=CHECKPOINT_KEY,
-            key_prefix=arch["key_prefix"],
-            strict=True,
-        ),
-        license=facts["license"],
-        paper=PAPER.model_copy(deep=True),
-        purpose="security",
-        published=PublishedAnnotation(
-            test_accuracy=round(accuracy / 100, 6),
-            source=f"robust-models-transfer README ({facts['commit'][:12]}): top-1 {accuracy:.2f}% on the "
-            "ImageNet validation set",
-        ),
-        missing_reasons=missing,
-        tags=[SOURCE, "adversarial-training", "imagenet", entry["norm"], f"eps{entry['eps']}"],
-        notes=" ".join(notes),
-        extra={
-            SOURCE: {
-                "repository": facts["repository"],
-                "commit": facts["commit"],
-                "file": entry["file"],
-                "arch": entry["arch"],
-                "threat_model": entry["norm"],
-                "eps": entry["eps"],
-                "eps_units": facts["threat_models"][entry["norm"]],
-                "built_by": arch["built_by"],
-                "huggingface_commit": facts["huggingface"]["commit"],
-            }
-        },
-    )
+    return notes
 
 
 # --- matching rows of the published SecurityNet table ---------------------------------------------------

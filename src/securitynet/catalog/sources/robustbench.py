@@ -37,7 +37,8 @@ from importlib import resources
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
-from securitynet.catalog.sources.timm_hub import torch_hub_hash_prefix
+from securitynet.catalog.sources.card_template import card_defaults, make_card
+from securitynet.catalog.sources.timm_hub import url_weights
 from securitynet.errors import CardError
 
 SOURCE = "robustbench"
@@ -175,13 +176,13 @@ def _weights(model: str, zoo: dict[str, Any], template: str) -> tuple[WeightsSpe
     hosted = zoo.get("timm") or zoo.get("torchvision_weights")
     if hosted:
         url = hosted["url"]
-        prefix = torch_hub_hash_prefix(url)  # torch.hub file names carry a sha256 prefix (torchvision's AlexNet, R50)
-        if prefix:
+        # torch.hub file names carry a sha256 prefix (torchvision's AlexNet, R50)
+        spec = url_weights(url, filename=url.rsplit("/", 1)[-1], format="checkpoint")
+        if spec.source_hash:
             missing["weights.sha256"] = "published as the sha256 prefix in the file name only (checked)"
         where = (f"the checkpoint of timm model {zoo['timm']['name']}, which RobustBench registers" if zoo.get("timm")
                  else f"torchvision's {hosted['enum']} (RobustBench's standard ResNet-50)")
-        return (WeightsSpec(urls=[url], filename=url.rsplit("/", 1)[-1], format="checkpoint", source_hash=prefix,
-                            source_hash_algo="sha256-prefix" if prefix else None), missing, where)
+        return spec, missing, where
     ids = zoo["gdrive_ids"]
     if zoo["ensemble"]:
         missing["weights.urls"] = (f"an ensemble of {len(ids)} checkpoints, each loaded into its own member by "
@@ -192,37 +193,72 @@ def _weights(model: str, zoo: dict[str, Any], template: str) -> tuple[WeightsSpe
                         inner_key=inner_key), missing, f"Google Drive file {ids[0]}")
 
 
-def _card(dataset: str, threat: str, model: str, zoo: dict[str, Any], info: dict[str, Any] | None) -> ModelCard:
-    data = zoo_data()
-    facts = DATASETS[dataset]
-    info = info or {}
-    where_info = f"model_info/{dataset}/{threat}/{model}.json at {data['commit'][:12]}"
-    missing: dict[str, str] = {
+DEFAULTS = card_defaults(
+    SOURCE, architecture=ARCHITECTURE, data_category="natural", license=None, purpose="security", tags=[SOURCE],
+    missing_reasons={
         "published.train_accuracy": "RobustBench publishes no training accuracy",
         "published.overfit_gap": "needs the training accuracy, which RobustBench does not publish",
         "license": "RobustBench records no license per model",
-    }
+    },
+)
+
+
+def _card(dataset: str, threat: str, model: str, zoo: dict[str, Any], info: dict[str, Any] | None) -> ModelCard:
+    data = zoo_data()
+    info = info or {}
+    where_info = f"model_info/{dataset}/{threat}/{model}.json at {data['commit'][:12]}"
     clean = percent(info.get("clean_acc"))
-    if clean is None:
-        missing["published.test_accuracy"] = f"no clean accuracy in {where_info}" if info else \
-            f"the leaderboard has no {where_info}"
     robust, robust_key = _robust_accuracy(threat, info)
-    if robust is None:
-        missing["extra.robustbench.published_robust_accuracy"] = f"no {' or '.join(ROBUST_ACCURACY_KEYS[threat])} " \
-            f"in {where_info}"
     input_spec, input_gap = _input(dataset, zoo["input"])
-    if input_gap:
-        missing["input.center_crop"] = input_gap
     weights, weight_missing, weight_origin = _weights(model, zoo, data["gdrive_url_template"])
-    missing.update(weight_missing)
-    train_size = facts["train_size"]
-    if info.get("additional_data"):
-        train_size = None
-        missing["train_size"] = (f"trained with data beyond the {dataset} training set (the leaderboard's "
-                                 "'additional_data'); how many images is not recorded")
     venue, year = venue_and_year(info.get("venue"))
     authors = [name for name in re.split(r",\s*|\s+and\s+", info.get("authors") or "") if name.strip()]
     architecture_text = info.get("architecture")
+    extra_data = bool(info.get("additional_data"))
+    return make_card(
+        DEFAULTS,
+        id=card_id_of(dataset, threat, model),
+        name=model,
+        arch_kwargs={"dataset": dataset, "threat_model": threat, "model": model},
+        model_type=architecture_text,
+        family=family_of(architecture_text),
+        dataset=dataset,
+        num_classes=DATASETS[dataset]["num_classes"],
+        train_size=None if extra_data else DATASETS[dataset]["train_size"],
+        input=input_spec,
+        weights=weights,
+        paper=PaperInfo(title=info.get("name"), url=info.get("link"), venue=venue, year=year,
+                        num_authors=len(authors) or None),
+        published=PublishedAnnotation(
+            test_accuracy=clean,
+            source=f"RobustBench leaderboard, {where_info}: clean accuracy on the {dataset} test set"
+            + (" (5,000 images)" if dataset == "imagenet" else ""),
+        ),
+        missing_reasons={
+            **({} if clean is not None else {"published.test_accuracy": f"no clean accuracy in {where_info}" if info
+                                             else f"the leaderboard has no {where_info}"}),
+            **({} if robust is not None else {"extra.robustbench.published_robust_accuracy":
+                                              f"no {' or '.join(ROBUST_ACCURACY_KEYS[threat])} in {where_info}"}),
+            **({"input.center_crop": input_gap} if input_gap else {}),
+            **weight_missing,
+            **({"train_size": f"trained with data beyond the {dataset} training set (the leaderboard's "
+                              "'additional_data'); how many images is not recorded"} if extra_data else {}),
+        },
+        tags=[dataset, threat.lower()] + ["additional-data"] * extra_data + ["ensemble"] * bool(zoo["ensemble"]),
+        notes=[_notes(dataset, threat, model, architecture_text, weight_origin, info, zoo)],
+        extra={SOURCE: {
+            "repository": data["repository"], "commit": data["commit"], "package": data["package"],
+            "dataset": dataset, "threat_model": threat, "model": model, "gdrive_ids": zoo["gdrive_ids"],
+            "timm": zoo.get("timm"), "preprocessing": zoo.get("preprocessing"), "layout": zoo["layout"],
+            "published_robust_accuracy": robust, "published_robust_accuracy_key": robust_key,
+            "published_reported_robust_accuracy": percent(info.get("reported")), "eps": info.get("eps"),
+            "leaderboard": info or None,
+        }},
+    )
+
+
+def _notes(dataset: str, threat: str, model: str, architecture_text: str | None, weight_origin: str,
+           info: dict[str, Any], zoo: dict[str, Any]) -> str:
     notes = [f"RobustBench {dataset} {threat} model {model}", f"architecture {architecture_text}" if
              architecture_text else None, f"weights: {weight_origin}",
              "inputs in [0, 1]; the model normalises them itself"]
@@ -230,53 +266,4 @@ def _card(dataset: str, threat: str, model: str, zoo: dict[str, Any], info: dict
         notes.append(f"leaderboard footnote: {info['footnote']}")
     if zoo["layout"].get("build_error"):
         notes.append(f"the architecture did not build where the zoo was recorded: {zoo['layout']['build_error']}")
-    tags = [SOURCE, dataset, threat.lower()]
-    tags += ["additional-data"] * bool(info.get("additional_data")) + ["ensemble"] * bool(zoo["ensemble"])
-    return ModelCard(
-        id=card_id_of(dataset, threat, model),
-        name=model,
-        source=SOURCE,
-        architecture=ARCHITECTURE,
-        arch_kwargs={"dataset": dataset, "threat_model": threat, "model": model},
-        model_type=architecture_text,
-        family=family_of(architecture_text),
-        dataset=dataset,
-        data_category="natural",
-        num_classes=facts["num_classes"],
-        train_size=train_size,
-        training_split="train",
-        input=input_spec,
-        output_kind="logits",
-        weights=weights,
-        license=None,
-        paper=PaperInfo(title=info.get("name"), url=info.get("link"), venue=venue, year=year,
-                        num_authors=len(authors) or None),
-        purpose="security",
-        published=PublishedAnnotation(
-            test_accuracy=clean,
-            source=f"RobustBench leaderboard, {where_info}: clean accuracy on the {dataset} test set"
-            + (" (5,000 images)" if dataset == "imagenet" else ""),
-        ),
-        missing_reasons=missing,
-        tags=tags,
-        notes=". ".join(note for note in notes if note) + ".",
-        extra={
-            SOURCE: {
-                "repository": data["repository"],
-                "commit": data["commit"],
-                "package": data["package"],
-                "dataset": dataset,
-                "threat_model": threat,
-                "model": model,
-                "gdrive_ids": zoo["gdrive_ids"],
-                "timm": zoo.get("timm"),
-                "preprocessing": zoo.get("preprocessing"),
-                "layout": zoo["layout"],
-                "published_robust_accuracy": robust,
-                "published_robust_accuracy_key": robust_key,
-                "published_reported_robust_accuracy": percent(info.get("reported")),
-                "eps": info.get("eps"),
-                "leaderboard": info or None,
-            }
-        },
-    )
+    return ". ".join(note for note in notes if note) + "."

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, WeightsSpec
+from securitynet.catalog.sources.card_template import card_defaults, make_card
 from securitynet.catalog.sources.hub_files import HubFile
 from securitynet.errors import CardError
 
@@ -48,6 +49,12 @@ def torch_hub_hash_prefix(url: str) -> str | None:
     """The sha256 prefix torch.hub's `check_hash` reads from a file name, or None."""
     match = HASH_PREFIX.search(url.split("?")[0])
     return match.group(1) if match else None
+
+
+def url_weights(url: str, **fields: Any) -> WeightsSpec:
+    """Weights at one URL, with the sha256 prefix of a torch.hub file name as their source hash where it has one."""
+    prefix = torch_hub_hash_prefix(url)
+    return WeightsSpec(urls=[url], source_hash=prefix, source_hash_algo="sha256-prefix" if prefix else None, **fields)
 
 
 def _cfg(tag: str) -> Any:
@@ -184,11 +191,18 @@ def weights_spec(cfg: Any) -> tuple[WeightsSpec, dict[str, str]]:
                                      "revision)"}
         return WeightsSpec(urls=[hub_url(cfg.hf_hub_id, filename)], filename=filename, format=fmt), missing
     if cfg.url:
-        prefix = torch_hub_hash_prefix(cfg.url)
-        spec = WeightsSpec(urls=[cfg.url], source_hash=prefix, source_hash_algo="sha256-prefix" if prefix else None)
-        missing = {} if prefix else {"weights.sha256": "timm's URL carries no hash; fetched weights are unverified"}
+        spec = url_weights(cfg.url)
+        missing = {} if spec.source_hash else {"weights.sha256": "timm's URL carries no hash; fetched weights are "
+                                                                 "unverified"}
         return spec, missing
     return WeightsSpec(), {"weights.urls": "timm's pretrained config names no Hub repo and no URL"}
+
+
+DEFAULTS = card_defaults(
+    SOURCE, data_category="image", purpose="benchmark", tags=[SOURCE],
+    missing_reasons={"train_size": "timm's config does not say which data (and how much) the weights were trained on",
+                     "published.test_accuracy": "timm's pretrained config publishes no accuracy"},
+)
 
 
 def card_for_tag(tag: str) -> ModelCard:
@@ -204,39 +218,25 @@ def card_for_tag(tag: str) -> ModelCard:
     spec, missing = input_spec(cfg)
     weights, weight_gaps = weights_spec(cfg)
     paper, paper_ids = _paper(cfg)
-    missing.update(weight_gaps)
-    missing["train_size"] = "timm's config does not say which data (and how much) the weights were trained on"
-    missing["published.test_accuracy"] = "timm's pretrained config publishes no accuracy"
     if cfg.license is None:
-        missing["license"] = "timm's pretrained config names no license"
-    return ModelCard(
+        weight_gaps["license"] = "timm's pretrained config names no license"
+    return make_card(
+        DEFAULTS,
         id=card_id_of(tag),
         name=tag,
-        source=SOURCE,
         architecture=f"{ARCH_PREFIX}{tag}",
         model_type=cfg.architecture,
         family=_family(cfg.architecture),
         dataset=DATASET_OF_LABEL_SET.get(labels or "", labels or "other"),
-        data_category="image",
         num_classes=cfg.num_classes,
         input=spec,
-        output_kind="logits",
         weights=weights,
         license=cfg.license,
         paper=paper,
-        purpose="benchmark",
-        missing_reasons=missing,
-        tags=[SOURCE],
-        extra={
-            "label_set": labels or "other",
-            "timm_version": _timm_version(),
-            "hf_hub_id": cfg.hf_hub_id,
-            "original_url": cfg.url,
-            "crop_pct": cfg.crop_pct,
-            "crop_mode": cfg.crop_mode,
-            "paper_ids": paper_ids,
-            "origin_url": cfg.origin_url,
-        },
+        missing_reasons={**missing, **weight_gaps},
+        extra={"label_set": labels or "other", "timm_version": _timm_version(), "hf_hub_id": cfg.hf_hub_id,
+               "original_url": cfg.url, "crop_pct": cfg.crop_pct, "crop_mode": cfg.crop_mode, "paper_ids": paper_ids,
+               "origin_url": cfg.origin_url},
     )
 
 

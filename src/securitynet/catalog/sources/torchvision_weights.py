@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
-from securitynet.catalog.sources.timm_hub import torch_hub_hash_prefix
+from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation
+from securitynet.catalog.sources.card_template import card_defaults, make_card
+from securitynet.catalog.sources.timm_hub import url_weights
 from securitynet.errors import CardError
 
 SOURCE = "torchvision"
@@ -113,6 +114,17 @@ def input_spec(weights: Any) -> InputSpec:
     )
 
 
+DEFAULTS = card_defaults(
+    SOURCE, dataset="imagenet", data_category="image", purpose="benchmark", tags=[SOURCE],
+    missing_reasons={
+        "published.train_accuracy": "torchvision publishes only the ImageNet-1k validation accuracy",
+        "published.overfit_gap": "needs the training accuracy, which torchvision does not publish",
+        "train_size": "torchvision's metadata does not say how many training images were used",
+        "weights.sha256": "torchvision publishes the sha256 prefix in the file name only (checked)",
+    },
+)
+
+
 def card_for(builder: str, weights_name: str) -> ModelCard:
     weights = _weights(weights_name)
     meta = weights.meta
@@ -123,40 +135,27 @@ def card_for(builder: str, weights_name: str) -> ModelCard:
     arch_kwargs = dict(WEIGHTED_BUILD_KWARGS.get(builder, {}))
     if builder.startswith("vit_") and tuple(meta.get("min_size", (224, 224))) != (224, 224):
         arch_kwargs["image_size"] = meta["min_size"][0]
-    prefix = torch_hub_hash_prefix(weights.url)
-    missing = {
-        "published.train_accuracy": "torchvision publishes only the ImageNet-1k validation accuracy",
-        "published.overfit_gap": "needs the training accuracy, which torchvision does not publish",
-        "train_size": "torchvision's metadata does not say how many training images were used",
-        "weights.sha256": "torchvision publishes the sha256 prefix in the file name only (checked)",
-    }
+    missing = {}
     if acc1 is None:
         missing["published.test_accuracy"] = f"torchvision publishes no {METRICS_DATASET} acc@1 for these weights"
     if not meta.get("license"):
         missing["license"] = "torchvision's metadata names no license for these weights (the library is BSD-3-Clause)"
-    return ModelCard(
+    return make_card(
+        DEFAULTS,
         id=card_id_of(weights_name),
         name=weights_name,
-        source=SOURCE,
         architecture=f"torchvision:{builder}",
         arch_kwargs=arch_kwargs,
         model_type=builder,
-        dataset="imagenet",
-        data_category="image",
         num_classes=len(categories),
         input=input_spec(weights),
-        output_kind="logits",
-        weights=WeightsSpec(urls=[weights.url], source_hash=prefix,
-                            source_hash_algo="sha256-prefix" if prefix else None),
+        weights=url_weights(weights.url),
         license=meta.get("license"),
         paper=PaperInfo(url=meta.get("recipe")),
-        purpose="benchmark",
         published=PublishedAnnotation(test_accuracy=None if acc1 is None else round(acc1 / 100, 6),
                                       source=f"torchvision {_torchvision_version()} weights metadata "
                                              f"({METRICS_DATASET} acc@1, {acc1}%)"),
         missing_reasons=missing,
-        tags=[SOURCE],
         extra={"categories": categories, "torchvision_version": _torchvision_version(), "acc@1_percent": acc1,
                "recipe": meta.get("recipe"), "num_params": meta.get("num_params")},
     )
-
