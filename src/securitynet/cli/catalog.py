@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -44,16 +47,39 @@ CARD_COLUMNS = [
 ]
 
 # Selection shared by list and export: a query in the one selection language, and its filters as options.
-QueryArg = typer.Argument(None, metavar="[QUERY]...", show_default=False,
-                          help="Ids, id globs or key=value filters, as `evaluate --models` takes them.")
-DatasetOpt = typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10 (a case-insensitive glob).")
-ArchitectureOpt = typer.Option(None, "--architecture", help="Architecture id, model type or family.")
-FamilyOpt = typer.Option(None, "--family", help="Architecture family, e.g. resnet.")
-PurposeOpt = typer.Option(None, "--purpose", help="benchmark, security, other or self-trained.")
-VenueOpt = typer.Option(None, "--venue", help="Publication venue, e.g. CVPR.")
-YearOpt = typer.Option(None, "--year", help="Publication year.")
-SourceOpt = typer.Option(None, "--source", help="Card source: published, pytorchcv, medmnist, file, ...")
-BuiltinOpt = typer.Option(True, "--builtin/--no-builtin", help="Include built-in cards not in the database.")
+SELECTION: list[inspect.Parameter] = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, annotation, default in (
+        ("query", list[str], typer.Argument(None, metavar="QUERY", show_default=False,
+                                            help="Ids, id globs or key=value filters, as `evaluate --models` "
+                                                 "takes them.")),
+        ("dataset", str, typer.Option(None, "--dataset", help="Dataset name, e.g. mnist, cifar10 (a case-insensitive "
+                                                             "glob).")),
+        ("architecture", str, typer.Option(None, "--architecture", help="Architecture id, model type or family.")),
+        ("family", str, typer.Option(None, "--family", help="Architecture family, e.g. resnet.")),
+        ("purpose", str, typer.Option(None, "--purpose", help="benchmark, security, other or self-trained.")),
+        ("venue", str, typer.Option(None, "--venue", help="Publication venue, e.g. CVPR.")),
+        ("year", int, typer.Option(None, "--year", help="Publication year.")),
+        ("source", str, typer.Option(None, "--source", help="Card source: published, pytorchcv, medmnist, file, ...")),
+        ("builtin", bool, typer.Option(True, "--builtin/--no-builtin",
+                                       help="Include built-in cards not in the database.")),
+    )
+]
+
+
+def _selecting(command: Callable[..., None]) -> Callable[..., None]:
+    """A command that takes the selection (SELECTION's arguments) and is handed (store, cards) as `selected`."""
+    names = [parameter.name for parameter in SELECTION]
+
+    @functools.wraps(command)
+    def with_selection(**kwargs: Any) -> None:
+        query, builtin = kwargs.pop("query"), kwargs.pop("builtin")
+        filters = {name: kwargs.pop(name) for name in names if name in kwargs}
+        command(selected=_selected(query, builtin, **filters), **kwargs)
+
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "selected"]
+    with_selection.__signature__ = inspect.Signature([*own, *SELECTION])  # type: ignore[attr-defined]
+    return with_selection
 
 
 def _selected(query: list[str] | None, builtin: bool, **options: str | int | None) -> tuple[Any, list[Any]]:
@@ -81,23 +107,15 @@ def _published_results(store: Any, ids: list[str]) -> Any:
 
 @catalog_app.command("list")
 @clean_errors
+@_selecting
 def list_cards(
-    query: list[str] = QueryArg,
-    dataset: str = DatasetOpt,
-    architecture: str = ArchitectureOpt,
-    family: str = FamilyOpt,
-    purpose: str = PurposeOpt,
-    venue: str = VenueOpt,
-    year: int = YearOpt,
-    source: str = SourceOpt,
-    builtin: bool = BuiltinOpt,
+    selected: tuple[Any, list[Any]],
     fmt: ListFormat = typer.Option(ListFormat.table, "--format", help="table, csv, json or markdown."),
 ) -> None:
     """List model cards (database and built-in catalog) that the query and every filter select."""
     from securitynet.catalog.listing import render_cards
 
-    store, cards = _selected(query, builtin, dataset=dataset, architecture=architecture, family=family,
-                             purpose=purpose, venue=venue, year=year, source=source)
+    store, cards = selected
     if fmt != ListFormat.table:
         results = _published_results(store, [c.id for c in cards]) if fmt == ListFormat.markdown else None
         typer.echo(render_cards(cards, fmt.value, results=results), nl=False)
@@ -176,24 +194,16 @@ def _result_record(row: dict[str, Any]) -> dict[str, Any]:
 
 @catalog_app.command("export")
 @clean_errors
+@_selecting
 def export_cards(
+    selected: tuple[Any, list[Any]],
     fmt: ExportFormat = typer.Option(..., "--format", help="csv, json or markdown (the SecurityNet layout)."),
     out: Path = typer.Option(None, "--out", help="File to write (replaced atomically); default: standard output."),
-    query: list[str] = QueryArg,
-    dataset: str = DatasetOpt,
-    architecture: str = ArchitectureOpt,
-    family: str = FamilyOpt,
-    purpose: str = PurposeOpt,
-    venue: str = VenueOpt,
-    year: int = YearOpt,
-    source: str = SourceOpt,
-    builtin: bool = BuiltinOpt,
 ) -> None:
     """Write the selected cards to a file, or to standard output without --out."""
     from securitynet.catalog.listing import render_cards
 
-    store, cards = _selected(query, builtin, dataset=dataset, architecture=architecture, family=family,
-                             purpose=purpose, venue=venue, year=year, source=source)
+    store, cards = selected
     results = _published_results(store, [c.id for c in cards]) if fmt == ExportFormat.markdown else None
     text = render_cards(cards, fmt.value, results=results)
     if out is None:

@@ -19,16 +19,14 @@ a hash established later goes into the release file's ``sha256`` map (path -> sh
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
-from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture, recorded_data
 from securitynet.errors import CardError
 
 SOURCE = "adversary_loss_landscape"
@@ -84,20 +82,14 @@ class Checkpoint:
         return f"{self.folder}-{self.schedule}-{self.run}-{self.stem}.ckpt"
 
 
-def _read_json(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("securitynet.catalog").joinpath("cards", name).read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
 def release() -> dict[str, Any]:
     """The recorded facts about the release (adversary_loss_landscape_release.json)."""
-    return _read_json("adversary_loss_landscape_release.json")
+    return recorded_data("adversary_loss_landscape_release.json")
 
 
-@lru_cache(maxsize=1)
 def layout() -> dict[str, Any]:
     """The recorded state-dict layouts per model folder (adversary_loss_landscape_layout.json)."""
-    return _read_json("adversary_loss_landscape_layout.json")
+    return recorded_data("adversary_loss_landscape_layout.json")
 
 
 def parse_path(path: str) -> Checkpoint:

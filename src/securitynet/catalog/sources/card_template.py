@@ -11,7 +11,10 @@ result is validated as one `ModelCard`: every card gets its own copy of every de
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,6 +23,12 @@ from securitynet.catalog.card import ModelCard
 
 # What nearly every built-in card says; a source overrides what differs.
 COMMON: dict[str, Any] = {"output_kind": "logits", "training_split": "train"}
+
+
+@cache
+def recorded_data(name: str) -> dict[str, Any]:
+    """A source's recorded facts (release, layouts), shipped as JSON in securitynet/catalog/cards/; read once."""
+    return json.loads(resources.files("securitynet.catalog").joinpath("cards", name).read_text("utf-8"))
 
 
 def card_defaults(source: str, **fields: Any) -> dict[str, Any]:

@@ -23,14 +23,12 @@ and not normalised.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
-from securitynet.catalog.sources.card_template import card_defaults, make_card
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_data
 
 SOURCE = "medmnist"
 ID_PREFIX = f"{SOURCE}/"
@@ -63,11 +61,9 @@ INPUT_2D = InputSpec(channels=IN_CHANNELS, size=(IMAGE_SIZE, IMAGE_SIZE), scale=
 INPUT_3D = InputSpec(channels=IN_CHANNELS, size=(IMAGE_SIZE,) * 3, scale=1 / 255)
 
 
-@lru_cache(maxsize=1)
 def release() -> dict[str, Any]:
     """The recorded facts about the weight release and the training data (medmnist_release.json)."""
-    text = resources.files("securitynet.catalog").joinpath("cards", "medmnist_release.json").read_text("utf-8")
-    return json.loads(text)
+    return recorded_data("medmnist_release.json")
 
 
 def model_names(is_3d: bool) -> Iterator[tuple[str, int, str]]:

@@ -21,14 +21,12 @@ pointers where they could be read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation
-from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture, recorded_data
 from securitynet.errors import CardError
 
 SOURCE = "robust_imagenet"
@@ -52,20 +50,14 @@ PAPER = PaperInfo(
 )
 
 
-def _read_json(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("securitynet.catalog").joinpath("cards", name).read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
 def release() -> dict[str, Any]:
     """The recorded facts about the release (robust_imagenet_release.json)."""
-    return _read_json("robust_imagenet_release.json")
+    return recorded_data("robust_imagenet_release.json")
 
 
-@lru_cache(maxsize=1)
 def layout() -> dict[str, Any]:
     """Recorded layouts of the robustness-built classifiers (robust_imagenet_layout.json)."""
-    return _read_json("robust_imagenet_layout.json")
+    return recorded_data("robust_imagenet_layout.json")
 
 
 def card_id_of(file_name: str) -> str:

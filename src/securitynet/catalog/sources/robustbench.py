@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import re
 import sys
 import types
 from collections.abc import Iterator, Mapping
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
-from securitynet.catalog.sources.card_template import card_defaults, make_card
+from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_data
 from securitynet.catalog.sources.timm_hub import url_weights
 from securitynet.errors import CardError
 
@@ -92,11 +90,9 @@ def zoo_entries() -> dict[tuple[str, str], Mapping[str, Mapping[str, Any]]]:
             for threat, models in threats.items()}
 
 
-@lru_cache(maxsize=1)
 def zoo_data() -> dict[str, Any]:
     """The recorded zoo and leaderboard facts (robustbench/robustbench_zoo.json)."""
-    text = resources.files("securitynet.catalog").joinpath("cards", DATA_FILE).read_text("utf-8")
-    return json.loads(text)
+    return recorded_data(DATA_FILE)
 
 
 def card_id_of(dataset: str, threat_model: str, model: str) -> str:
