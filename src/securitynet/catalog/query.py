@@ -41,6 +41,12 @@ KEY_ALIASES: dict[str, str] = {
     "authors": "paper.num_authors",
     "format": "weights.format",
 }
+
+
+class SkippedSourceWarning(UserWarning):
+    """A built-in card source is not installed: its cards are left out of a selection."""
+
+
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _NONE_VALUES = {"none", "null", "missing"}
 
@@ -153,7 +159,8 @@ def select_cards(query: str | Query, store: Any | None = None, *, builtin: bool 
     if builtin:
         catalog = load_builtin_catalog(query.id_prefixes())
         for module in catalog.skipped:
-            warnings.warn(f"built-in source {module} is not installed; its cards are not listed", stacklevel=2)
+            warnings.warn(f"built-in source {module} is not installed; its cards are not listed", SkippedSourceWarning,
+                          stacklevel=2)
         cards.update((card.id, card) for card in catalog.cards)
     if store is not None:
         cards.update((card.id, card) for card in store.query_cards())

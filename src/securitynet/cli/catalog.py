@@ -86,15 +86,18 @@ def _selected(query: list[str] | None, builtin: bool, **options: str | int | Non
     """The store and the cards the query and the filter options select (built-in cards too unless --no-builtin)."""
     import warnings
 
-    from securitynet.catalog.query import Query, select_cards
+    from securitynet.catalog.query import Query, SkippedSourceWarning, select_cards
 
     selection = (Query.parse(" ".join(query)) if query else Query()).narrowed(**options)
     store = get_store(read_only=True)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", SkippedSourceWarning)  # every time, not once per process
         cards = select_cards(selection, store, builtin=builtin, required=False)
     for warning in caught:
-        err_console.print(f"[yellow]note:[/] {warning.message}")
+        if issubclass(warning.category, SkippedSourceWarning):
+            err_console.print(f"[yellow]note:[/] {warning.message}")
+        else:  # as Python would have shown it
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     return store, cards
 
 
