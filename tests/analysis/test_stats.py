@@ -180,3 +180,17 @@ def test_kruskal_is_missing_without_warnings_when_every_value_is_equal() -> None
     assert len(rows) == 2 and all(np.isnan(r["kruskal_h"]) and np.isnan(r["kruskal_p"]) for r in rows)
     varied = pd.DataFrame({"value": [0.5, 0.6, 0.7, 0.9], "family": ["mlp", "mlp", "cnn", "cnn"]})
     assert all(np.isfinite(r["kruskal_p"]) for r in _categorical_rows({}, varied, "family", n_boot=50))
+
+
+def test_headline_metric_is_the_declared_one_and_the_old_order_only_for_undeclared_attacks() -> None:
+    attacks = declarations_of([{"name": "backdoor.x", "family": "backdoor", "headline_metrics": ["flagged", "score"],
+                                "score_metrics": ["score", "index"], "score_direction": "higher-is-backdoored"}])
+    declared = attacks.info("backdoor.x")
+    assert declared.headline_metric({"flagged", "score", "auc"}) == "score"  # the first headline that is a score
+    assert declared.headline_metric({"flagged", "auc"}) == "flagged"
+    assert declared.headline_metric({"index", "auc"}) == "index"
+    assert declared.headline_metric({"auc"}) is None
+    undeclared = attacks.info("backdoor.y")
+    assert not undeclared.declared and undeclared.family == "backdoor"
+    assert undeclared.headline_metric({"score", "anomaly_index"}) == "anomaly_index"
+    assert attacks.undeclared(["backdoor.x", "backdoor.y", "mia.z"]) == ["backdoor.y", "mia.z"]

@@ -81,6 +81,21 @@ def test_snapshot_copies_every_table_and_the_canned_queries_run(filled_store, tm
     assert [r["model_id"] for r in generic][:2] == ["test/m5", "test/m3"]
 
 
+def test_most_exposed_queries_rank_by_what_each_attack_declares(filled_store, tmp_path) -> None:
+    filled_store.record_jobs([JobRecord(model_id=f"test/m{i}", weight_hash=None, attack=name, attack_version="1",
+                                        params={}, seed=0, metrics={"auc": 0.5 + i / 100, "advantage": 0.1 * i})
+                              for i in range(2) for name in ("plugin.declared", "plugin.undeclared")])
+    filled_store.record_attacks([{"name": "plugin.declared", "version": "1", "family": "membership",
+                                  "headline_metrics": ["advantage", "auc"], "score_metrics": []}])
+    queries = json.loads(prepare(filled_store, folder=tmp_path / "serve")[1].read_text())["databases"][DATABASE][
+        "queries"]
+    assert "AS advantage" in queries["most_exposed_plugin_declared"]["sql"]  # its first headline metric
+    assert "AS auc" in queries["most_exposed_plugin_undeclared"]["sql"]  # not declared: the fixed order
+    # Neural Cleanse stored only anomaly_index here: none of its headline metrics, so its declared score
+    assert "AS anomaly_index" in queries["most_exposed_backdoor_neural_cleanse"]["sql"]
+    assert not any("annotation" in name for name in queries)  # annotation measures no exposure
+
+
 def test_snapshot_of_a_running_store_is_consistent_and_then_frozen(filled_store, tmp_path) -> None:
     snapshot, _ = prepare(filled_store, folder=tmp_path / "serve")
     before = _query(snapshot, "SELECT count(*) FROM results")[0][0]

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from securitynet.store import schema
+from securitynet.store.declarations import declared_headline
 
 # The fallback for undeclared attacks: the rules analysis used before the attacks table existed.
 _FAMILY_BY_NAME_PREFIX = {"mia": "membership", "membership": "membership", "stealing": "stealing",
@@ -47,15 +48,12 @@ class AttackInfo:
         return not (self.score_direction or "").startswith("lower-")
 
     def headline_metric(self, metrics: Iterable[str]) -> str | None:
-        """The metric that stands for this attack in cross-attack comparisons, among ``metrics``: its first
-        headline metric that is also a score, else its first headline metric, else its first score metric; None
-        when it declares none of them."""
-        present = set(metrics)
+        """The metric that stands for this attack in cross-attack comparisons, among ``metrics``
+        (``store.declarations.declared_headline``; the old fixed order when undeclared)."""
         if not self.declared:
+            present = set(metrics)
             return next((m for m in _HEADLINE_ORDER if m in present), None)
-        preference = [*(m for m in self.headline_metrics if m in self.score_metrics), *self.headline_metrics,
-                      *self.score_metrics]
-        return next((m for m in preference if m in present), None)
+        return declared_headline(self.headline_metrics, self.score_metrics, metrics)
 
     def why_not_a_score(self, metric: str) -> str | None:
         """None when a model-level AUROC of ``metric`` means something, else why not."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from securitynet.store.declarations import declared_headline
 
 DATABASE = "securitynet"
 MODEL_FACETS = ["dataset", "family", "purpose", "venue", "year"]
@@ -51,15 +53,25 @@ TABLES: dict[str, dict[str, object]] = {
 }
 
 
+_UNDECLARED_HEADLINE_ORDER = ("auc", "auroc", "agreement", "accuracy", "anomaly_index", "score")
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def _headline(metrics: Sequence[str]) -> str | None:
-    for name in ("auc", "auroc", "agreement", "accuracy", "anomaly_index", "score", "overfit_gap"):
-        if name in metrics:
-            return name
-    return None
+Declared = Mapping[str, tuple[str, Sequence[str], Sequence[str]]]  # attack -> (family, headline, score metrics)
+
+
+def _headline(attack: str, metrics: Sequence[str], declared: Declared) -> str | None:
+    """The metric a "most exposed" query ranks an attack by, as its declaration says (``declared_headline``);
+    for an attack the attacks table lacks (older results, published imports), the first of a fixed order."""
+    if attack in declared:
+        family, headline, scores = declared[attack]
+        return None if family == "annotation" else declared_headline(headline, scores, metrics)
+    if attack in ANNOTATION_ATTACKS:  # annotation results are no exposure
+        return None
+    return next((m for m in _UNDECLARED_HEADLINE_ORDER if m in metrics), None)
 
 
 def _quote(text: str) -> str:
@@ -116,9 +128,11 @@ HAVING published IS NOT NULL
 ) ORDER BY abs(difference) DESC, published_model, attack, metric"""
 
 
-def datasette_metadata(attacks: Sequence[tuple[str, Sequence[str]]], *, report_url: str | None = None,
+def datasette_metadata(attacks: Sequence[tuple[str, Sequence[str]]], *,
+                       declared: Declared | None = None, report_url: str | None = None,
                        source: str = "") -> dict[str, object]:
-    """Metadata for a snapshot named ``securitynet.db``; ``attacks``: (attack, metrics) in the database."""
+    """Metadata for a snapshot named ``securitynet.db``; ``attacks``: (attack, metrics) in the database;
+    ``declared``: attack -> (family, headline metrics, score metrics) from its attacks table."""
     queries: dict[str, object] = {
         "published_vs_measured": {
             "title": "Published versus measured",
@@ -136,8 +150,8 @@ def datasette_metadata(attacks: Sequence[tuple[str, Sequence[str]]], *, report_u
         },
     }
     for attack, metrics in attacks:
-        metric = _headline(metrics)
-        if metric and attack not in ANNOTATION_ATTACKS:
+        metric = _headline(attack, metrics, declared or {})
+        if metric:
             queries[f"most_exposed_{_slug(attack)}"] = most_exposed_query(attack, metric)
     links = "" if report_url is None else f' The <a href="{html.escape(report_url)}">analysis report</a> ' \
                                          "has the figures, statistics and the published-versus-measured table."

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from securitynet import config
 from securitynet.errors import SecurityNetError
 from securitynet.serve.metadata import DATABASE, datasette_metadata
-from securitynet.serve.snapshot import distinct_attack_metrics, write_snapshot
+from securitynet.serve.snapshot import declared_attacks, distinct_attack_metrics, write_snapshot
 
 REPORT_MOUNT = "report"
 
@@ -30,7 +30,8 @@ def prepare(store: Any, *, folder: str | Path | None = None, report_dir: str | P
     report_url = None
     if report_dir is not None:
         report_url = f"/{REPORT_MOUNT}/report.html"
-    metadata = datasette_metadata(distinct_attack_metrics(snapshot), report_url=report_url, source=source)
+    metadata = datasette_metadata(distinct_attack_metrics(snapshot), declared=declared_attacks(snapshot),
+                                  report_url=report_url, source=source)
     metadata_path = folder / "metadata.json"
     metadata_path.write_text(json.dumps(metadata, indent=1), encoding="utf-8")
     return snapshot, metadata_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,29 @@ def _copy_tables(store: Any, temporary: Path) -> None:
         target.dispose()
 
 
-def distinct_attack_metrics(path: str | Path) -> list[tuple[str, list[str]]]:
-    """(attack, its metrics) present in a snapshot, sorted; for building canned queries."""
+def _read(path: str | Path, sql: str) -> list[Any]:
     engine = sa.create_engine(f"sqlite:///{Path(path)}")
     try:
         with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT DISTINCT attack, metric FROM results WHERE value IS NOT NULL ORDER BY attack, metric").all()
+            return list(conn.exec_driver_sql(sql).all())
     finally:
         engine.dispose()
+
+
+def distinct_attack_metrics(path: str | Path) -> list[tuple[str, list[str]]]:
+    """(attack, its metrics) present in a snapshot, sorted; for building canned queries."""
+    rows = _read(path, "SELECT DISTINCT attack, metric FROM results WHERE value IS NOT NULL ORDER BY attack, metric")
     by_attack: dict[str, list[str]] = {}
     for attack, metric in rows:
         by_attack.setdefault(attack, []).append(metric)
     return sorted(by_attack.items())
+
+
+def declared_attacks(path: str | Path) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Attack -> (family, headline metrics, score metrics) as the snapshot's attacks table declares them."""
+    rows = _read(path, "SELECT name, family, headline_metrics, score_metrics FROM attacks")
+    return {name: (family, _list(headline), _list(scores)) for name, family, headline, scores in rows}
+
+
+def _list(value: Any) -> list[str]:
+    return list(json.loads(value) if isinstance(value, str) else value or [])
