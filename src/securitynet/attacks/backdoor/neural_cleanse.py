@@ -16,7 +16,9 @@ All classes are optimised at once: one batch of clean images is stamped with eve
 and goes through the model as a single batch, and a class that has stopped leaves the batch (models with many
 classes are optimised in groups of classes, at most ``max_batch_images`` stamped images per pass). Adam keeps
 per-parameter moments, so this is exactly the per-class optimisation of the paper, at the cost of one large
-forward/backward pass per step instead of K small ones.
+forward/backward pass per step instead of K small ones. The network is optimised through in a frozen copy
+whose batch norms are folded into the convolutions before them (`zoo.batchnorm_folding`): the same function
+up to float rounding, without the two memory-bound passes per batch-norm layer and step.
 
 Outlier detection: with the L1 norms l_k, the anomaly index of class k is |l_k - median(l)| / MAD, where
 MAD = 1.4826 * median(|l - median(l)|) (the consistency constant makes it estimate the standard deviation
@@ -49,6 +51,7 @@ from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
+from securitynet.zoo.batchnorm_folding import folded_copy
 
 MAD_CONSISTENCY = 1.4826
 _EPSILON = 1e-7  # keeps tanh-squashed values strictly inside (0, 1) so atanh stays finite
@@ -124,6 +127,68 @@ def reverse_engineer_triggers(
     )
 
 
+class _Schedule:
+    """The paper's per-class bookkeeping, one array entry per class of a group, updated once per epoch.
+
+    Lambda schedule, the kept (smallest-norm successful) trigger and early stopping, exactly as the
+    authors' ``visualizer.py`` runs them for one class, vectorised over the classes still active.
+    """
+
+    def __init__(self, num_classes: int, channels: int, height: int, width: int, params: NeuralCleanseParams):
+        self.params = params
+        self.cost = np.full(num_classes, params.init_cost)
+        self.up, self.down, self.stale, self.epochs = (np.zeros(num_classes, int) for _ in range(4))
+        self.went_up, self.went_down = np.zeros(num_classes, bool), np.zeros(num_classes, bool)
+        self.best_norm, self.stale_reference = np.full(num_classes, np.inf), np.full(num_classes, np.inf)
+        self.best_success, self.last_success = np.zeros(num_classes), np.zeros(num_classes)
+        self.active = np.ones(num_classes, bool)
+        self.best_mask = torch.zeros(num_classes, height, width)
+        self.best_pattern = torch.zeros(num_classes, channels, height, width)
+
+    def update(self, rows: np.ndarray, success: np.ndarray, norm: np.ndarray, mask: torch.Tensor,
+               pattern: torch.Tensor) -> None:
+        """One epoch's outcome for the classes ``rows``: mean success and mask norm, the current trigger."""
+        p = self.params
+        self.epochs[rows] += 1
+        self.last_success[rows] = success
+        reached = success >= p.success_threshold
+        improved = reached & (norm < self.best_norm[rows])
+        self.best_norm[rows[improved]] = norm[improved]
+        self.best_success[rows[improved]] = success[improved]
+        best = self.best_norm[rows]
+        keep = improved | ~np.isfinite(best)  # nothing reached yet: keep the latest as a fallback
+        self.best_mask[torch.from_numpy(rows[keep])] = mask[torch.from_numpy(keep)]
+        self.best_pattern[torch.from_numpy(rows[keep])] = pattern[torch.from_numpy(keep)]
+        # Early stopping (the authors' rule): count epochs without a relative improvement of the best norm.
+        stale = np.where(best >= p.early_stop_threshold * self.stale_reference[rows], self.stale[rows] + 1, 0)
+        self.stale[rows] = np.where(np.isfinite(best), stale, self.stale[rows])
+        self.stale_reference[rows] = np.minimum(best, self.stale_reference[rows])
+        done = self.went_up[rows] & self.went_down[rows] & (self.stale[rows] >= p.early_stop_patience)
+        self.active[rows[done]] = False
+        # Lambda schedule: up after `patience` successful epochs in a row, down after as many failed ones.
+        self.up[rows] = np.where(reached, self.up[rows] + 1, 0)
+        self.down[rows] = np.where(reached, 0, self.down[rows] + 1)
+        raise_ = rows[self.up[rows] >= p.patience]
+        lower = rows[(self.up[rows] < p.patience) & (self.down[rows] >= p.patience)]
+        self.up[raise_], self.cost[raise_], self.went_up[raise_] = 0, self.cost[raise_] * p.cost_multiplier, True
+        self.down[lower], self.went_down[lower] = 0, True
+        self.cost[lower] /= p.cost_multiplier**1.5
+
+    def result(self, steps: int, evaluated: int) -> ReversedTriggers:
+        reached_any = np.isfinite(self.best_norm)
+        norms = np.where(reached_any, self.best_norm, self.best_mask.abs().sum(dim=(1, 2)).numpy())
+        return ReversedTriggers(
+            masks=self.best_mask.numpy().astype(np.float32),
+            patterns=self.best_pattern.numpy().astype(np.float32),
+            norms=norms.astype(np.float64),
+            success=np.where(reached_any, self.best_success, self.last_success),
+            reached=reached_any,
+            epochs=self.epochs,
+            steps=steps,
+            images_evaluated=evaluated,
+        )
+
+
 def _reverse_engineer(
     model: PixelModel,
     images: torch.Tensor,
@@ -135,37 +200,21 @@ def _reverse_engineer(
     """The optimisation for the classes in ``group``; arrays are indexed by position in the group."""
     device = images.device
     n, channels, height, width = images.shape
-    num_classes = len(group)
     classes = torch.as_tensor(group, device=device)
     init = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
-    mask_raw = _atanh_unit(torch.rand(num_classes, 1, height, width, generator=init)).to(device).requires_grad_()
-    pattern_raw = _atanh_unit(torch.rand(num_classes, channels, height, width, generator=init)).to(device)
+    mask_raw = _atanh_unit(torch.rand(len(group), 1, height, width, generator=init)).to(device).requires_grad_()
+    pattern_raw = _atanh_unit(torch.rand(len(group), channels, height, width, generator=init)).to(device)
     pattern_raw.requires_grad_()
     optimizer = torch.optim.Adam([mask_raw, pattern_raw], lr=params.lr, betas=(0.5, 0.9))
-
-    cost = np.full(num_classes, params.init_cost)
-    up = np.zeros(num_classes, int)
-    down = np.zeros(num_classes, int)
-    went_up = np.zeros(num_classes, bool)
-    went_down = np.zeros(num_classes, bool)
-    best_norm = np.full(num_classes, np.inf)
-    best_success = np.zeros(num_classes)
-    stale = np.zeros(num_classes, int)
-    stale_reference = np.full(num_classes, np.inf)
-    active = np.ones(num_classes, bool)
-    epochs = np.zeros(num_classes, int)
-    best_mask = torch.zeros(num_classes, height, width)
-    best_pattern = torch.zeros(num_classes, channels, height, width)
-    last_success = np.zeros(num_classes)
+    schedule = _Schedule(len(group), channels, height, width, params)
     steps = evaluated = 0
-
     for _epoch in range(params.max_epochs):
-        rows = np.flatnonzero(active)
+        rows = np.flatnonzero(schedule.active)
         if len(rows) == 0:
             break
         row_index = torch.from_numpy(rows).to(device)
         targets = classes[row_index]
-        lam = torch.tensor(cost[rows], dtype=torch.float32, device=device)
+        lam = torch.tensor(schedule.cost[rows], dtype=torch.float32, device=device)
         success_sum = torch.zeros(len(rows), device=device)
         norm_sum = torch.zeros(len(rows), device=device)
         for _ in range(params.steps_per_epoch):
@@ -175,9 +224,8 @@ def _reverse_engineer(
             stamped = (1 - mask)[:, None] * batch[None] + (mask * pattern)[:, None]  # (A, B, C, H, W)
             log_probs = model(stamped.reshape(-1, channels, height, width)).view(len(rows), len(batch), -1)
             target_log_probs = log_probs.gather(2, targets.view(-1, 1, 1).expand(-1, len(batch), 1))[..., 0]
-            cross_entropy = -target_log_probs.mean(dim=1)
             norm = mask.abs().sum(dim=(1, 2, 3))
-            loss = (cross_entropy + lam * norm).sum()
+            loss = (-target_log_probs.mean(dim=1) + lam * norm).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -186,57 +234,14 @@ def _reverse_engineer(
                 norm_sum += norm
             steps += 1
             evaluated += len(rows) * len(batch)
-        success = (success_sum / params.steps_per_epoch).cpu().numpy()
-        mean_norm = (norm_sum / params.steps_per_epoch).cpu().numpy()
         with torch.no_grad():
             current_mask = _squash(mask_raw[row_index])[:, 0].cpu()
             current_pattern = _squash(pattern_raw[row_index]).cpu()
-        for position, k in enumerate(rows):
-            epochs[k] += 1
-            last_success[k] = success[position]
-            reached = success[position] >= params.success_threshold
-            if reached and mean_norm[position] < best_norm[k]:
-                best_norm[k] = mean_norm[position]
-                best_success[k] = success[position]
-                best_mask[k] = current_mask[position]
-                best_pattern[k] = current_pattern[position]
-            if not np.isfinite(best_norm[k]):  # nothing reached yet: keep the latest as a fallback
-                best_mask[k] = current_mask[position]
-                best_pattern[k] = current_pattern[position]
-            # Early stopping (the authors' rule): count epochs without a relative improvement of the best norm.
-            if np.isfinite(best_norm[k]):
-                stale[k] = stale[k] + 1 if best_norm[k] >= params.early_stop_threshold * stale_reference[k] else 0
-            stale_reference[k] = min(best_norm[k], stale_reference[k])
-            if went_up[k] and went_down[k] and stale[k] >= params.early_stop_patience:
-                active[k] = False
-            # Lambda schedule.
-            if reached:
-                up[k], down[k] = up[k] + 1, 0
-            else:
-                up[k], down[k] = 0, down[k] + 1
-            if up[k] >= params.patience:
-                up[k] = 0
-                cost[k] *= params.cost_multiplier
-                went_up[k] = True
-            elif down[k] >= params.patience:
-                down[k] = 0
-                cost[k] /= params.cost_multiplier**1.5
-                went_down[k] = True
+        schedule.update(rows, (success_sum / params.steps_per_epoch).cpu().numpy(),
+                        (norm_sum / params.steps_per_epoch).cpu().numpy(), current_mask, current_pattern)
         if progress is not None:
-            progress(int(active.sum()), num_classes)
-
-    reached_any = np.isfinite(best_norm)
-    norms = np.where(reached_any, best_norm, best_mask.abs().sum(dim=(1, 2)).numpy())
-    return ReversedTriggers(
-        masks=best_mask.numpy().astype(np.float32),
-        patterns=best_pattern.numpy().astype(np.float32),
-        norms=norms.astype(np.float64),
-        success=np.where(reached_any, best_success, last_success),
-        reached=reached_any,
-        epochs=epochs,
-        steps=steps,
-        images_evaluated=evaluated,
-    )
+            progress(int(schedule.active.sum()), len(group))
+    return schedule.result(steps, evaluated)
 
 
 def detect_outliers(norms: np.ndarray, threshold: float = 2.0) -> OutlierReport:
@@ -262,7 +267,9 @@ class NeuralCleanse(Attack):
     score_metrics = ("score", "anomaly_index")
     score_direction = "higher-is-backdoored"
     name = "backdoor.neural_cleanse"
-    version = "1"
+    # 2: batch norms folded into the convolutions (`folded_pixel_model`): same optimisation, norms of networks
+    # with batch norms differ from version 1's by float rounding only.
+    version = "2"
     access = "white-box"
     description = (
         "Neural Cleanse (Wang et al. 2019): minimal reversed trigger per class, MAD anomaly index of the mask norms"
@@ -283,7 +290,7 @@ class NeuralCleanse(Attack):
         images = to_pixels(clean.images, card.input).to(ctx.device)
         started = time.perf_counter()
         with frozen_weights(target.module) as module:
-            model = PixelModel(module, card).to(ctx.device)
+            model = folded_pixel_model(module, card, images)
             reversed_ = reverse_engineer_triggers(model, images, card.num_classes, params, ctx.torch_generator)
         seconds = time.perf_counter() - started
         report = detect_outliers(reversed_.norms, params.anomaly_threshold)
@@ -338,6 +345,19 @@ class NeuralCleanse(Attack):
             "ground_truth": {"backdoored": truth.backdoored, "target_label": truth.target_label},
         }
         return AttackResult(metrics=metrics, artifacts=artifacts, missing_reasons=missing, data=data)
+
+
+def folded_pixel_model(module: torch.nn.Module, card: ModelCard, images: torch.Tensor) -> PixelModel:
+    """``PixelModel`` of a frozen module whose batch norms are folded into its convolutions where they can be.
+
+    Every optimisation step is a forward and a backward pass through the network; folding saves both passes
+    through each batch-norm layer (see `zoo.batchnorm_folding`). The outputs are the original's up to float
+    rounding. ``images`` (pixels, on the module's device) give the probe batch the folded copy is checked on.
+    """
+    model = PixelModel(module, card).to(images.device)
+    probe = (images[:8] * model.gain - model.mean) / model.std
+    model.module = folded_copy(module, probe)
+    return model
 
 
 def _squash(raw: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,177 @@
+"""Neural Cleanse, today's implementation against the one before it, side by side in one run.
+
+The baseline is the attack's module as it stood at ``--baseline-rev`` (version 1, read from git history and
+loaded under another name, so nothing of it is copied here). Three checks:
+
+1. Speed at CIFAR scale: a pytorchcv CIFAR-10 ResNet-20 (random weights: the cost of a step does not depend
+   on them), channels-last as the engine runs it, 500 CIFAR-10 test images from ``../shared/data``, default
+   parameters except at most ``--epochs`` epochs. Both versions run the same schedule (the benchmark asserts
+   the same steps and epochs per class), so the time ratio per step is the ratio per model. Old and new
+   passes alternate; the median ratio over ``--passes`` is printed, with the largest relative difference of
+   the reversed norms and both verdicts.
+2. Verdict on the public BadNet (verazuo, MNIST, target 1) with the default parameters, the whole attack
+   (``run``) of each version on the same context seed: flagged classes and target.
+3. Verdict on a small MNIST trojan zoo (``--zoo-models`` clean and as many BadNets twins, LeNet-5 and MLP, the
+   quickstart's Neural Cleanse budget): flagged and target per model.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/neural_cleanse_speed.py [--passes 3] [--epochs 2]
+
+Needs a git checkout (for the baseline) and ``../shared/data`` (CIFAR-10 test set, the public MNIST models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from securitynet.attacks.backdoor import neural_cleanse as current
+from securitynet.attacks.backdoor.common import PixelModel, to_pixels
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+MODULE_PATH = "src/securitynet/attacks/backdoor/neural_cleanse.py"
+BASELINE_REV = "5e0c18b"  # the last commit with Neural Cleanse version 1
+
+
+def load_baseline(rev: str) -> ModuleType:
+    """The attack module at ``rev``, importable as ``neural_cleanse_baseline`` (not registered as an attack)."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{MODULE_PATH}"], check=True,
+                            capture_output=True, text=True).stdout
+    source = source.replace("@register_attack\n", "")
+    spec = importlib.util.spec_from_loader("neural_cleanse_baseline", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    exec(compile(source, f"{rev}:{MODULE_PATH}", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module
+
+
+def cifar_images(n: int) -> np.ndarray:
+    with open(SHARED / "cifar10" / "cifar-10-batches-py" / "test_batch", "rb") as handle:
+        batch = pickle.load(handle, encoding="bytes")  # noqa: S301 - the project's own offline data
+    return np.asarray(batch[b"data"][:n], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def cifar_speed(baseline: ModuleType, passes: int, epochs: int) -> None:
+    from pytorchcv.model_provider import get_model
+
+    from securitynet.catalog.sources.pytorchcv import pytorchcv_card
+    from securitynet.zoo.memory_format import use_channels_last
+
+    card = pytorchcv_card("resnet20_cifar10")
+    torch.manual_seed(0)
+    module = get_model("resnet20_cifar10", pretrained=False).eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    images = to_pixels(cifar_images(500), card.input)
+    use_channels_last(module, images[:2])
+    params = current.NeuralCleanseParams(max_epochs=epochs)
+    sides = {
+        "v1": lambda: baseline.reverse_engineer_triggers(
+            PixelModel(module, card), images, 10, params, torch.Generator().manual_seed(0)),
+        "v2": lambda: current.reverse_engineer_triggers(
+            current.folded_pixel_model(module, card, images), images, 10, params, torch.Generator().manual_seed(0)),
+    }
+    seconds: dict[str, list[float]] = {"v1": [], "v2": []}
+    results = {}
+    for _ in range(passes):
+        for name, run in sides.items():
+            started = time.perf_counter()
+            results[name] = run()
+            seconds[name].append(time.perf_counter() - started)
+    old, new = results["v1"], results["v2"]
+    assert old.steps == new.steps and np.array_equal(old.epochs, new.epochs), "the schedules differ"
+    ratios = [n / o for o, n in zip(seconds["v1"], seconds["v2"], strict=True)]
+    print(f"CIFAR-10 ResNet-20, {old.steps} steps of {params.batch_size} x 10 images, {passes} passes")
+    print(f"  v1 s: {', '.join(f'{s:.1f}' for s in seconds['v1'])}")
+    print(f"  v2 s: {', '.join(f'{s:.1f}' for s in seconds['v2'])}")
+    print(f"  ratio v2 / v1 per pass: {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
+    difference = np.max(np.abs(new.norms - old.norms) / old.norms)
+    print(f"  largest relative difference of the norms: {difference:.2e}")
+    for name, result in results.items():
+        report = current.detect_outliers(result.norms)
+        print(f"  {name}: flagged {report.flagged_classes}, target {report.suspected_target}, "
+              f"anomaly index {report.model_anomaly_index:.3f}")
+
+
+def _whole_attack(attack_cls: type, card, params: dict, artifacts: Path) -> dict:
+    from securitynet.engine.access import view_for
+    from securitynet.engine.context import JobContext
+    from securitynet.zoo.loader import load_target
+
+    ctx = JobContext.standalone(card, seed=0, device="cpu", access=attack_cls.access, artifacts_root=artifacts)
+    target = load_target(card, device="cpu")
+    started = time.perf_counter()
+    metrics = attack_cls(params).run(view_for(target, attack_cls.access), ctx).metrics
+    return {"seconds": time.perf_counter() - started, "flagged": metrics["flagged"],
+            "target": metrics["suspected_target"], "anomaly_index": metrics["anomaly_index"]}
+
+
+def compare_verdicts(baseline: ModuleType, cards: list, params: dict, title: str) -> bool:
+    print(title)
+    same = True
+    with tempfile.TemporaryDirectory() as folder:
+        for card in cards:
+            old = _whole_attack(baseline.NeuralCleanse, card, params, Path(folder) / "v1")
+            new = _whole_attack(current.NeuralCleanse, card, params, Path(folder) / "v2")
+            agree = (old["flagged"], old["target"]) == (new["flagged"], new["target"])
+            same &= agree
+            print(f"  {card.id}: v1 flagged {old['flagged']:.0f} target {old['target']:.0f} "
+                  f"(index {old['anomaly_index']:.2f}, {old['seconds']:.0f} s) | v2 flagged {new['flagged']:.0f} "
+                  f"target {new['target']:.0f} (index {new['anomaly_index']:.2f}, {new['seconds']:.0f} s)"
+                  f"{'' if agree else '  DIFFERENT'}")
+    return same
+
+
+def public_badnet(baseline: ModuleType) -> bool:
+    from securitynet.catalog.sources import yaml_cards
+
+    os.environ.setdefault("SECURITYNET_MIRROR", str(SHARED / "models" / "mnist"))
+    card = next(c for c in yaml_cards.iter_cards() if c.id == "file/badnet_verazuo_mnist")
+    return compare_verdicts(baseline, [card], {}, "public BadNet, default parameters")
+
+
+def trojan_zoo(baseline: ModuleType, n: int) -> bool:
+    from securitynet.attacks.backdoor.quickstart import SMALL_PARAMS
+    from securitynet.zoo.trojan.trojan_zoo import TrojanZooSpec, build_trojan_zoo
+
+    spec = TrojanZooSpec(dataset="mnist", n_clean=n, n_trojaned=n, attacks=("badnets",), seed=0,
+                         architectures=("lenet", "mlp"), epochs=3)
+    cards = build_trojan_zoo(spec, device="cpu", progress=False)
+    title = f"MNIST trojan zoo, {n} clean + {n} BadNets, quickstart budget"
+    return compare_verdicts(baseline, cards, SMALL_PARAMS["backdoor.neural_cleanse"], title)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="most epochs in the CIFAR speed check")
+    parser.add_argument("--zoo-models", type=int, default=2, help="clean models (and as many BadNets) in the zoo")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV)
+    parser.add_argument("--only", choices=("speed", "badnet", "zoo"), help="run one check only")
+    args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
+    baseline = load_baseline(args.baseline_rev)
+    same = True
+    if args.only in (None, "speed"):
+        cifar_speed(baseline, args.passes, args.epochs)
+    if args.only in (None, "badnet"):
+        same &= public_badnet(baseline)
+    if args.only in (None, "zoo"):
+        same &= trojan_zoo(baseline, args.zoo_models)
+    print("verdicts: " + ("the same" if same else "DIFFERENT"))
+
+
+if __name__ == "__main__":
+    main()
