@@ -1,7 +1,7 @@
 """Neural Cleanse, today's implementation against the one before it, side by side in one run.
 
 The baseline is the attack's module as it stood at ``--baseline-rev`` (version 1, read from git history and
-loaded under another name, so nothing of it is copied here). Three checks:
+loaded under another name by `history.py`, so nothing of it is copied here). Three checks:
 
 1. Speed at CIFAR scale: a pytorchcv CIFAR-10 ResNet-20 (random weights: the cost of a step does not depend
    on them), channels-last as the engine runs it, 500 CIFAR-10 test images from ``../shared/data``, default
@@ -22,12 +22,9 @@ Needs a git checkout (for the baseline) and ``../shared/data`` (CIFAR-10 test se
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pickle
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,10 +33,10 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from history import ROOT, module_at
 from securitynet.attacks.backdoor import neural_cleanse as current
 from securitynet.attacks.backdoor.common import PixelModel, to_pixels
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 MODULE_PATH = "src/securitynet/attacks/backdoor/neural_cleanse.py"
 BASELINE_REV = "5e0c18b"  # the last commit with Neural Cleanse version 1
@@ -47,14 +44,7 @@ BASELINE_REV = "5e0c18b"  # the last commit with Neural Cleanse version 1
 
 def load_baseline(rev: str) -> ModuleType:
     """The attack module at ``rev``, importable as ``neural_cleanse_baseline`` (not registered as an attack)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{MODULE_PATH}"], check=True,
-                            capture_output=True, text=True).stdout
-    source = source.replace("@register_attack\n", "")
-    spec = importlib.util.spec_from_loader("neural_cleanse_baseline", loader=None)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    exec(compile(source, f"{rev}:{MODULE_PATH}", "exec"), module.__dict__)  # noqa: S102 - our own history
-    return module
+    return module_at(rev, MODULE_PATH, "neural_cleanse_baseline")
 
 
 def cifar_images(n: int) -> np.ndarray:
