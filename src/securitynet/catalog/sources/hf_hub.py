@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from securitynet.catalog.card import ModelCard, WeightsSpec
+from securitynet.catalog.card import ModelCard
+from securitynet.catalog.sources.card_template import card_defaults, make_card
 from securitynet.catalog.sources.hub_files import HubFile, download_hub_file, hub_offline, snapshot_commit
 from securitynet.catalog.sources.timm_hub import ARCH_PREFIX, DATASET_OF_LABEL_SET, SAFETENSORS, hub_url
 from securitynet.errors import CardError, WeightsError
@@ -55,6 +56,14 @@ def _pretrained_cfg(config: dict[str, Any], repo_id: str) -> Any:
         raise CardError(f"Hub repo {repo_id}: {CONFIG} has an unusable pretrained_cfg: {exc}") from None
 
 
+DEFAULTS = card_defaults(
+    SOURCE, data_category="image", purpose="other", tags=[SOURCE],
+    weights={"filename": SAFETENSORS, "format": "safetensors"},
+    missing_reasons={"weights.sha256": "recorded from the Hub's LFS metadata on first fetch",
+                     "train_size": f"{CONFIG} does not say which data the weights were trained on"},
+)
+
+
 def card_for_id(repo_id: str) -> ModelCard | None:
     """The card `hf-hub/<org>/<name>` from the repo's config.json; its errors say what is wrong with the repo."""
     return card_from_hub_repo(repo_id) if repo_id.count("/") == 1 else None
@@ -76,28 +85,20 @@ def card_from_hub_repo(repo_id: str, *, revision: str = "main", dataset: str | N
     spec, missing = input_spec(cfg)
     labels = label_set(cfg)
     names = config.get("label_names")
-    missing["weights.sha256"] = "recorded from the Hub's LFS metadata on first fetch"
-    missing["train_size"] = f"{CONFIG} does not say which data the weights were trained on"
-    if cfg.license is None:
-        missing["license"] = f"{CONFIG} names no license"
     kept_cfg = {k: v for k, v in (config.get("pretrained_cfg") or {}).items() if k not in ("hf_hub_id", "url", "file")}
-    return ModelCard(
+    return make_card(
+        DEFAULTS,
         id=f"{ID_PREFIX}{repo_id}",
         name=repo_id,
-        source=SOURCE,
         architecture=f"{ARCH_PREFIX}{architecture}",
         arch_kwargs={**dict(config.get("model_args") or {}), "pretrained_cfg": kept_cfg},
         model_type=architecture,
         dataset=dataset or DATASET_OF_LABEL_SET.get(labels or "", labels or "other"),
-        data_category="image",
         num_classes=num_classes,
         input=spec,
-        output_kind="logits",
-        weights=WeightsSpec(urls=[hub_url(repo_id, SAFETENSORS, commit)], filename=SAFETENSORS, format="safetensors"),
+        weights={"urls": [hub_url(repo_id, SAFETENSORS, commit)]},
         license=cfg.license,
-        purpose="other",
-        missing_reasons=missing,
-        tags=[SOURCE],
+        missing_reasons={**missing, **({"license": f"{CONFIG} names no license"} if cfg.license is None else {})},
         extra={"label_set": labels or "other", "hf_hub_id": repo_id, "config_revision": commit,
                **({"label_names": list(names)} if isinstance(names, list) else {})},
     )
