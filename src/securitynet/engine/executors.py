@@ -1,12 +1,15 @@
 """Executors: where model groups run. In-process (default), a local process pool, or a Ray cluster.
 
 Every executor runs `worker.run_model_group` on each group and yields its events to the driver,
-which alone writes to the store (so SQLite serves a cluster run too). A worker that dies (killed,
-out of memory) does not stop the run: the jobs it did not report come back as failed records.
+which alone writes to the store (so SQLite serves a cluster run too, and workers need no database
+access). A worker that dies (killed, out of memory) does not stop the run: the jobs it did not report
+come back as failed records. On Ray, where losing a node is routine, those jobs are first resubmitted
+to the other nodes (`RayExecutor.max_attempts`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -30,10 +33,12 @@ from securitynet.engine.worker import (
     failed_record,
     run_model_group,
 )
-from securitynet.errors import DeviceError, SecurityNetError
+from securitynet.errors import DeviceError, SecurityNetError, first_line
 from securitynet.zoo.devices import parse_device, resolve_device
 
 EXECUTORS = ("local", "process", "ray")
+
+logger = logging.getLogger(__name__)
 
 
 class Executor:
@@ -69,6 +74,10 @@ class _Outstanding:
 
     def remaining(self) -> list[int]:
         return [i for i, jobs in self.jobs.items() if jobs]
+
+    def unreported(self, index: int) -> ModelGroup:
+        """The group with only its jobs not reported yet: what to run again after losing its worker."""
+        return replace(self.groups[index], jobs=list(self.jobs[index].values()))
 
 
 class LocalExecutor(Executor):
@@ -193,6 +202,28 @@ def _with_threads(settings: RunSettings, threads: int) -> RunSettings:
 # Environment that workers need to find the same data, caches and plug-in attacks as the driver.
 _FORWARDED_ENV_PREFIXES = ("SECURITYNET_",)
 _FORWARDED_ENV = ("PYTHONPATH",)
+# Database addresses stay with the driver: it alone writes to the store, so workers never get one.
+_DRIVER_ONLY_ENV = ("SECURITYNET_DB", "SECURITYNET_TEST_POSTGRES_URL")
+
+
+def worker_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The driver's variables that Ray workers get (``runtime_env``): paths and plug-ins, never the store."""
+    environ = dict(os.environ if environ is None else environ)
+    return {
+        k: v for k, v in environ.items()
+        if (k.startswith(_FORWARDED_ENV_PREFIXES) or k in _FORWARDED_ENV) and k not in _DRIVER_ONLY_ENV
+    }
+
+
+def _lost_worker_errors(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker process or node went away (not an error of the task's own code)."""
+    exceptions = ray.exceptions
+    return (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.LocalRayletDiedError,
+            exceptions.OutOfMemoryError, exceptions.ObjectLostError)
+
+
+def _ray_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _ray_group_events(group: ModelGroup, settings: RunSettings) -> Iterator[Event]:
@@ -202,14 +233,20 @@ def _ray_group_events(group: ModelGroup, settings: RunSettings) -> Iterator[Even
 
 
 class RayExecutor(Executor):
-    """Model groups as Ray tasks on a local instance or a cluster (``address``); events streamed back."""
+    """Model groups as Ray tasks on a local instance or a cluster (``address``); events streamed back.
+
+    A task whose worker or node is lost is resubmitted with only the jobs it had not reported, up to
+    ``max_attempts`` times in all; after that those jobs are failed records. Ray's own task retries stay off
+    (``max_retries=0``): they would rerun the whole group, jobs already stored included.
+    """
 
     name = "ray"
     _lock = threading.Lock()
 
-    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None, max_attempts: int = 3) -> None:
         self.address = address
         self.workers = workers
+        self.max_attempts = max_attempts
 
     def check_device(self, device: str | None, gpus_per_job: float | None = None) -> None:
         """Checks what the driver can know; whether the cluster has GPUs is checked once connected (`run`)."""
@@ -244,9 +281,8 @@ class RayExecutor(Executor):
         """Connect or start Ray; True when this call started it (and must shut it down)."""
         if ray.is_initialized():
             return False
-        env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES) or k in _FORWARDED_ENV}
         kwargs: dict[str, Any] = {
-            "runtime_env": {"env_vars": env},
+            "runtime_env": {"env_vars": worker_env()},
             "include_dashboard": False,
             "log_to_driver": False,
             "configure_logging": False,
@@ -276,29 +312,50 @@ class RayExecutor(Executor):
             elif settings.device is None:
                 settings = replace(settings, device="cpu")
             task = ray.remote(_ray_group_events).options(**options)
-            outstanding = _Outstanding(groups)
-            streams = {task.remote(group, settings): index for index, group in enumerate(groups)}
-            while streams:
-                ready, _ = ray.wait(list(streams), num_returns=1)
-                for stream in ready:
-                    index = streams[stream]
-                    try:
-                        event = ray.get(next(stream))
-                    except StopIteration:
-                        del streams[stream]
-                        if outstanding.jobs[index]:
-                            yield from outstanding.fail(index, settings, "the Ray task ended without reporting")
-                        continue
-                    except Exception as exc:  # the task or its worker died
-                        del streams[stream]
-                        error = f"Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-                        yield from outstanding.fail(index, settings, error)
-                        continue
-                    outstanding.reported(index, event)
-                    yield event
+            yield from self._stream(ray, task, groups, settings)
         finally:
             if started_here:
                 ray.shutdown()
+
+
+    def _stream(self, ray: Any, task: Any, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
+        """Submit every group, yield events as tasks report them, resubmit what lost workers had left."""
+        lost_worker = _lost_worker_errors(ray)
+        outstanding = _Outstanding(groups)
+        attempts = dict.fromkeys(range(len(groups)), 1)
+        streams = {task.remote(group, settings): index for index, group in enumerate(groups)}
+        while streams:
+            ready, _ = ray.wait(list(streams), num_returns=1)
+            for stream in ready:
+                index = streams[stream]
+                try:
+                    event = ray.get(next(stream))
+                except StopIteration:
+                    del streams[stream]
+                    if outstanding.jobs[index]:
+                        yield from outstanding.fail(index, settings, "the Ray task ended without reporting")
+                    continue
+                except lost_worker as exc:  # the worker process or its node went away: try another
+                    del streams[stream]
+                    retry = outstanding.unreported(index)
+                    if attempts[index] >= self.max_attempts:
+                        error = f"Ray lost the worker of this model {attempts[index]} times, last: {_ray_error(exc)}"
+                        yield from outstanding.fail(index, settings, error)
+                        continue
+                    attempts[index] += 1
+                    logger.warning(
+                        "%s: Ray lost its worker (%s); resubmitted its %d unreported job(s), attempt %d of %d",
+                        retry.card.id, _ray_error(exc), len(retry.jobs), attempts[index], self.max_attempts,
+                    )
+                    yield ModelFinished(retry.card.id)  # the retry reports ModelStarted again
+                    streams[task.remote(retry, settings)] = index
+                    continue
+                except Exception as exc:  # the task's own code failed (e.g. a module missing on the worker)
+                    del streams[stream]
+                    yield from outstanding.fail(index, settings, f"Ray task failed: {_ray_error(exc)}")
+                    continue
+                outstanding.reported(index, event)
+                yield event
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None) -> Executor:
