@@ -10,6 +10,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 PLUGIN = "securitynet_test_attacks"
+if str(HERE) not in sys.path:  # test modules import the helpers beside them (local_ray_cluster, same_results)
+    sys.path.insert(0, str(HERE))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,6 +6,7 @@ generators; it can be slowed down (`delay_s`) so a run can be killed halfway, or
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -15,6 +16,14 @@ from pydantic import Field
 
 from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
+
+
+def _ray_node() -> dict[str, str]:
+    """The Ray node that ran the job, when a Ray worker ran it (multi-node tests check where jobs went)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    return {"ray_node": ray.get_runtime_context().get_node_id()}
 
 
 def _true_class(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -55,7 +64,7 @@ class ProbeAttack(Attack):
             },
             missing_reasons={"unmeasured": "this probe never measures it"},
             artifacts={"member_posteriors": scores},
-            data={"probe": True},
+            data={"probe": True, **_ray_node()},
         )
 
 
