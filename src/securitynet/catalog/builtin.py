@@ -72,7 +72,7 @@ def load_builtin_catalog(prefixes: Iterable[str] | None = None) -> BuiltinCatalo
     by_prefix, not_installed = _installed_modules(_sources.BUILTIN_SOURCES)
     catalog = BuiltinCatalog(skipped=list(not_installed))
     for module_name in dict.fromkeys(by_prefix[p] for p in prefixes if p in by_prefix):
-        catalog.add(module_name, _module_cards(module_name))
+        catalog.add(module_name, source_cards(module_name))
     return catalog
 
 
@@ -87,7 +87,7 @@ def builtin_card(card_id: str) -> ModelCard | None:
     module = importlib.import_module(module_name)
     if hasattr(module, "card_for_id"):
         return module.card_for_id(name)
-    return next((card for card in _module_cards(module_name) if card.id == card_id), None)
+    return next((card for card in source_cards(module_name) if card.id == card_id), None)
 
 
 def find_card(card_id: str, store: Any | None = None) -> ModelCard:
@@ -123,7 +123,7 @@ def _load_every_source() -> BuiltinCatalog:
 
 def _cards_of(plugin: plugins.Plugin, obj: Any) -> Iterable[ModelCard]:
     if isinstance(obj, ModuleType) and obj.__name__ in _sources.BUILTIN_SOURCES:
-        return _module_cards(obj.__name__)  # built once per process
+        return source_cards(obj.__name__)  # built once per process
     if hasattr(obj, "iter_cards"):
         return obj.iter_cards()
     if callable(obj):
@@ -149,8 +149,9 @@ def _installed_modules(modules: tuple[str, ...]) -> tuple[dict[str, str], tuple[
 
 
 @cache
-def _module_cards(module_name: str) -> tuple[ModelCard, ...]:
-    """The cards of one built-in source module, in its order; each id starts with the module's ID_PREFIX."""
+def source_cards(module_name: str) -> tuple[ModelCard, ...]:
+    """The cards of one built-in source module, in its order, built once per process (the one cache of the built-in
+    catalog: sources build afresh on every `iter_cards()`); each id starts with the module's ID_PREFIX."""
     module = importlib.import_module(module_name)
     cards = tuple(module.iter_cards())
     for card in cards:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from securitynet.catalog.builtin import source_cards
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
 from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture, recorded_data
 from securitynet.errors import CardError
@@ -121,20 +122,15 @@ def checkpoints() -> tuple[Checkpoint, ...]:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
-
-
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
     cards = tuple(_card(checkpoint) for checkpoint in checkpoints())
     ids = [card.id for card in cards]
     if len(set(ids)) != len(ids):
         raise CardError("AdversaryLossLandscape release lists two checkpoints with the same card id")
-    return cards
+    return iter(cards)
 
 
 def cards_by_id() -> dict[str, ModelCard]:
-    return {card.id: card for card in _cards()}
+    return {card.id: card for card in source_cards(__name__)}
 
 
 _NO_ACCURACY = "the release publishes no per-checkpoint accuracy"

@@ -24,7 +24,6 @@ and not normalised.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo
@@ -91,7 +90,11 @@ def _dataset_facts() -> Iterator[tuple[str, dict[str, Any], bool]]:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
+    return (
+        _card(flag, info, is_3d, stem, depth, conversion)
+        for flag, info, is_3d in _dataset_facts()
+        for stem, depth, conversion in model_names(is_3d)
+    )
 
 
 def skipped_datasets() -> dict[str, str]:
@@ -100,15 +103,6 @@ def skipped_datasets() -> dict[str, str]:
 
     tasks = {flag: INFO[flag]["task"] for flag in release()["archives"]}
     return {flag: SKIPPED_TASKS[task] for flag, task in tasks.items() if task in SKIPPED_TASKS}
-
-
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
-    return tuple(
-        _card(flag, info, is_3d, stem, depth, conversion)
-        for flag, info, is_3d in _dataset_facts()
-        for stem, depth, conversion in model_names(is_3d)
-    )
 
 
 DEFAULTS = card_defaults(

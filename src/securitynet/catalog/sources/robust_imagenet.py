@@ -22,9 +22,9 @@ pointers where they could be read.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
+from securitynet.catalog.builtin import source_cards
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation
 from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_architecture, recorded_data
 from securitynet.errors import CardError
@@ -65,16 +65,11 @@ def card_id_of(file_name: str) -> str:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
-
-
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
-    return tuple(_card(entry) for entry in release()["checkpoints"])
+    return (_card(entry) for entry in release()["checkpoints"])
 
 
 def cards_by_id() -> dict[str, ModelCard]:
-    return {card.id: card for card in _cards()}
+    return {card.id: card for card in source_cards(__name__)}
 
 
 DEFAULTS = card_defaults(

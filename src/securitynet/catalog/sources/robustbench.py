@@ -31,9 +31,10 @@ import re
 import sys
 import types
 from collections.abc import Iterator, Mapping
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
+from securitynet.catalog.builtin import source_cards
 from securitynet.catalog.card import InputSpec, ModelCard, PaperInfo, PublishedAnnotation, WeightsSpec
 from securitynet.catalog.sources.card_template import card_defaults, make_card, recorded_data
 from securitynet.catalog.sources.timm_hub import url_weights
@@ -100,20 +101,15 @@ def card_id_of(dataset: str, threat_model: str, model: str) -> str:
 
 
 def iter_cards() -> Iterator[ModelCard]:
-    yield from _cards()
-
-
-@lru_cache(maxsize=1)
-def _cards() -> tuple[ModelCard, ...]:
     data = zoo_data()
-    return tuple(_card(dataset, threat, model, entry, data["model_info"].get(dataset, {}).get(threat, {}).get(model))
-                 for dataset, threats in data["zoo"].items()
-                 for threat, models in threats.items()
-                 for model, entry in models.items())
+    return (_card(dataset, threat, model, entry, data["model_info"].get(dataset, {}).get(threat, {}).get(model))
+            for dataset, threats in data["zoo"].items()
+            for threat, models in threats.items()
+            for model, entry in models.items())
 
 
 def cards_by_id() -> dict[str, ModelCard]:
-    return {card.id: card for card in _cards()}
+    return {card.id: card for card in source_cards(__name__)}
 
 
 # --- reading the leaderboard's values ----------------------------------------------------------------------

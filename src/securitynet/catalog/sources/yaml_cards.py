@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,6 @@ def builtin_card_files() -> list[Path]:
 
 def iter_cards() -> Iterator[ModelCard]:
     """Every card of every built-in YAML file; an id defined in two files is an error."""
-    yield from _builtin_cards()
-
-
-@lru_cache(maxsize=1)
-def _builtin_cards() -> tuple[ModelCard, ...]:
     seen: dict[str, Path] = {}
     cards: list[ModelCard] = []
     for path in builtin_card_files():
@@ -52,7 +46,7 @@ def _builtin_cards() -> tuple[ModelCard, ...]:
                 raise CardError(f"model card {card.id} is defined twice: in {seen[card.id]} and in {path}")
             seen[card.id] = path
             cards.append(card)
-    return tuple(cards)
+    return iter(cards)
 
 
 def load_card_file(path: str | Path) -> list[ModelCard]:
