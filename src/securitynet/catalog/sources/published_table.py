@@ -244,40 +244,37 @@ class _Cells:
             return None
 
 
+# Row field -> (column, how its cell is read). Cells are read in the order written, which is the order a row's
+# problems are listed in.
+_MODEL_HEAD = {"name": ("Model Name", "required"), "model_type": ("Model Type", "text"),
+               "data_name": ("Data Name", "required"), "data_category": ("Data Category", "text"),
+               "num_classes": ("Num Class", "integer"), "train_size": ("Training Size", "integer")}
+_PUBLICATION = {"conference": ("Conference", "text"), "conference_type": ("Conference Type", "text"),
+                "year": ("Year", "integer")}
+_AUTHORS = {"country": ("Country", "text"), "num_authors": ("Num Authors", "integer"), "purpose": ("Purpose", "text")}
+_LINKS = {"paper": ("Paper Link", "link"), "weights": ("Weights", "link")}
+
+
+def _read(cells: _Cells, fields: dict[str, tuple[str, str]]) -> dict[str, object]:
+    def one(column: str, how: str) -> object:
+        if how == "required":
+            return cells.text(column, required=True) or ""
+        return getattr(cells, how)(column)
+
+    return {field: one(column, how) for field, (column, how) in fields.items()}
+
+
 def _model_row(cells: _Cells, table_name: TableName, index: int, line: int, table: MarkdownTable) -> ModelRow:
     return ModelRow(
-        table=table_name,
-        line=line,
-        index=index,
-        name=cells.text("Model Name", required=True) or "",
-        model_type=cells.text("Model Type"),
-        data_name=cells.text("Data Name", required=True) or "",
-        data_category=cells.text("Data Category"),
-        num_classes=cells.integer("Num Class"),
-        train_size=cells.integer("Training Size"),
+        table=table_name, line=line, index=index, **_read(cells, _MODEL_HEAD),
         numbers={column: cells.number(column) for column in FLOAT_COLUMNS if column in table.columns},
-        conference=cells.text("Conference"),
-        conference_type=cells.text("Conference Type"),
-        year=cells.integer("Year"),
-        country=cells.text("Country"),
-        num_authors=cells.integer("Num Authors"),
-        purpose=cells.text("Purpose"),
-        paper=cells.link("Paper Link"),
-        weights=cells.link("Weights"),
+        **_read(cells, _PUBLICATION), **_read(cells, _AUTHORS), **_read(cells, _LINKS),
     )
 
 
 def _new_model_row(cells: _Cells, line: int) -> NewModelRow:
-    return NewModelRow(
-        line=line,
-        title=cells.text("Title", required=True) or "",
-        conference=cells.text("Conference"),
-        conference_type=cells.text("Conference Type"),
-        year=cells.integer("Year"),
-        paper=cells.link("Paper Link"),
-        weights=cells.link("Weights"),
-        note=cells.text("Note"),
-    )
+    return NewModelRow(line=line, **_read(cells, {"title": ("Title", "required"), **_PUBLICATION, **_LINKS,
+                                                   "note": ("Note", "text")}))
 
 
 # --- writing ------------------------------------------------------------------------------------
