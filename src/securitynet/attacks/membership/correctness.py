@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from securitynet.attacks.base import Attack, AttackContext, AttackResult
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
+from securitynet.attacks.base import AttackContext, AttackResult
+from securitynet.attacks.membership.attack import MembershipAttack
 from securitynet.attacks.membership.params import MembershipParams, sets_for
 from securitynet.attacks.membership.report import membership_result
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
-from securitynet.errors import DatasetError
 
 
 class CorrectnessParams(MembershipParams):
@@ -31,26 +29,13 @@ class CorrectnessParams(MembershipParams):
 
 
 @register_attack
-class CorrectnessAttack(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
+class CorrectnessAttack(MembershipAttack):
     name = "mia.correctness"
     version = "2"
     access = "label"
     description = "prediction-correctness baseline: a record is a member iff the model classifies it correctly"
     Params = CorrectnessParams
-
-    def applicable(self, card: ModelCard) -> str | None:
-        from securitynet.data import get_dataset
-
-        try:
-            task = get_dataset(card.dataset).task
-        except DatasetError:
-            return None  # the job itself then fails with the data error, recorded with the model
-        if task.startswith("multi-label"):
-            return f"{card.dataset} is multi-label: a top-1 prediction is neither right nor wrong"
-        return None
+    multi_label_reason = "a top-1 prediction is neither right nor wrong"
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: CorrectnessParams = self.params  # type: ignore[assignment]

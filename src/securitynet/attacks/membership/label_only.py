@@ -26,14 +26,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
+from securitynet.attacks.base import AttackContext, AttackError, AttackResult
 from securitynet.attacks.membership import thresholds as th
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
+from securitynet.attacks.membership.attack import MembershipAttack
 from securitynet.attacks.membership.params import ThresholdParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
-from securitynet.attacks.membership.sets import single_label_reason, split_known
+from securitynet.attacks.membership.sets import split_known
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 
 
 def noisy_copies(images: np.ndarray, sigma: float, draws: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,18 +68,12 @@ class LabelNoiseParams(ThresholdParams):
 
 
 @register_attack
-class LabelNoiseAttack(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
+class LabelNoiseAttack(MembershipAttack):
     name = "mia.label_noise"
     version = "1"
     access = "label"
     description = "label-only decision-boundary distance from Gaussian-noise robustness (Choquette-Choo et al. 2021)"
     Params = LabelNoiseParams
-
-    def applicable(self, card: ModelCard) -> str | None:
-        return single_label_reason(card)
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: LabelNoiseParams = self.params  # type: ignore[assignment]

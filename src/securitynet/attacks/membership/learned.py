@@ -32,13 +32,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackResult
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
+from securitynet.attacks.base import AttackContext, AttackResult
+from securitynet.attacks.membership.attack import MembershipAttack
 from securitynet.attacks.membership.params import ReferenceParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
-from securitynet.attacks.membership.sets import MembershipSets, derive_seed, single_label_reason, split_known
+from securitynet.attacks.membership.sets import MembershipSets, derive_seed, split_known
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 
 FeatureKind = Literal["sorted", "top3", "label"]
 _LOG_FLOOR = 1e-30
@@ -102,16 +101,10 @@ class LearnedParams(ReferenceParams):
     feature_transform: Literal["log", "raw"] = Field("log", description="log or raw probabilities as features")
 
 
-class LearnedAttack(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
+class LearnedAttack(MembershipAttack):
     access = "posterior"
     Params = LearnedParams
     features: ClassVar[FeatureKind]
-
-    def applicable(self, card: ModelCard) -> str | None:
-        return single_label_reason(card)
 
     def _features(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         params: LearnedParams = self.params  # type: ignore[assignment]

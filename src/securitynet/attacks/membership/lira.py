@@ -30,20 +30,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
-from securitynet.attacks.membership import thresholds as th
-from securitynet.attacks.membership.leave_one_out import (
-    require_three,
-    signal_matrix,
-    threshold_decisions,
-    usable_columns,
-)
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
-from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
-from securitynet.attacks.membership.report import membership_result
-from securitynet.attacks.membership.sets import single_label_reason
+from securitynet.attacks.base import AttackContext, AttackError, AttackResult
+from securitynet.attacks.membership.leave_one_out import ReferenceAttack, signal_matrix
+from securitynet.attacks.membership.params import LeaveOneOutParams
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 
 Variance = Literal["per_example", "global"]
 _TINY = 1e-45
@@ -101,61 +91,39 @@ def lira_offline_scores(
     return (np.asarray(target_phi, float) - mean_out) / std_out
 
 
-class LiraParams(ReferenceParams):
-    n_reference: int = Field(16, ge=2, description="reference models (N)")
+class LiraParams(LeaveOneOutParams):
     variance: Variance = Field("global", description="per_example or global (fixed) variance of phi")
-    choose_threshold: bool = Field(
-        True, description="choose a threshold by attacking reference model 0 with the others (leave one out)"
-    )
 
 
-class _Lira(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
-    access = "posterior"
+class _Lira(ReferenceAttack):
     Params = LiraParams
-    online: bool
-
-    def applicable(self, card: ModelCard) -> str | None:
-        return single_label_reason(card)
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: LiraParams = self.params  # type: ignore[assignment]
-        sets = sets_for(ctx, params)
-        candidates = [sets.members, sets.nonmembers]
-        references = (online_set if self.online else offline_set)(ctx, params, sets, params.n_reference)
+        sets, candidates, references = self._references(ctx, params)
         target_phi = signal_matrix(ctx, [target], candidates, logit_confidence)[0]
         ref_phi = signal_matrix(ctx, [m.target for m in references.models], candidates, logit_confidence)
         ref_in = np.concatenate([references.trained_on(s) for s in candidates], axis=1)
         scores = self._scores(target_phi, ref_phi, ref_in, params.variance)
 
-        decisions, threshold_info, reason = threshold_decisions(
-            params.choose_threshold, scores,
-            lambda: self._leave_one_out_threshold(ctx, references, candidates, sets.population, params),
-        )
-        return membership_result(
-            ctx, scores, sets, decisions=decisions, no_threshold_reason=reason, threshold=threshold_info,
-            data={"lira": {"online": self.online, "variance": params.variance, "n_reference": len(references)}},
-        )
+        # Online: the candidates (model 0 trained on half of them). Offline: model 0's training images and as
+        # many other population images.
+        def calibration() -> list[Any]:
+            return candidates if self.online else [references.balanced_sample(sets.population, 0)]
+
+        def threshold() -> float:
+            return self._leave_one_out_threshold(
+                ctx, references, calibration, logit_confidence,
+                lambda phi, ref_phi, ref_in: self._scores(phi, ref_phi, ref_in, params.variance),
+            )
+
+        data = {"lira": {"online": self.online, "variance": params.variance, "n_reference": len(references)}}
+        return self._result(ctx, scores, sets, params, threshold, data)
 
     def _scores(self, target_phi: np.ndarray, ref_phi: np.ndarray, ref_in: np.ndarray, variance: Variance) -> Any:
         if self.online:
             return lira_online_scores(target_phi, ref_phi, ref_in, variance)
         return lira_offline_scores(target_phi, ref_phi, ~ref_in, variance)
-
-    def _leave_one_out_threshold(
-        self, ctx: AttackContext, references: Any, candidates: list[Any], population: Any, params: LiraParams
-    ) -> float:
-        """Attack reference model 0 with the others as its references, on data whose membership in it is known."""
-        require_three(references)
-        data = candidates if self.online else [references.balanced_sample(population, 0)]
-        phi = signal_matrix(ctx, [m.target for m in references.models], data, logit_confidence)
-        trained = np.concatenate([references.trained_on(s) for s in data], axis=1)
-        others_in = trained[1:]
-        usable = usable_columns(others_in, self.online)
-        scores = self._scores(phi[0, usable], phi[1:, usable], others_in[:, usable], params.variance)
-        return th.best_threshold(scores, trained[0, usable])
 
 
 @register_attack

@@ -24,14 +24,13 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackResult
+from securitynet.attacks.base import AttackContext, AttackResult
 from securitynet.attacks.membership import thresholds as th
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
+from securitynet.attacks.membership.attack import MembershipAttack
 from securitynet.attacks.membership.params import ThresholdParams, offline_set, sets_for
 from securitynet.attacks.membership.report import membership_result
-from securitynet.attacks.membership.sets import MembershipSets, single_label_reason, split_known
+from securitynet.attacks.membership.sets import MembershipSets, split_known
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 
 EPS = 1e-30
 
@@ -101,18 +100,12 @@ class MetricParams(ThresholdParams):
     )
 
 
-class MetricAttack(Attack):
+class MetricAttack(MembershipAttack):
     """Shared run: score the evaluation sets, choose a threshold on attacker-known data, report."""
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
 
     access = "posterior"
     Params = MetricParams
     metric: ClassVar[str]
-
-    def applicable(self, card: ModelCard) -> str | None:
-        return single_label_reason(card)
 
     def score(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return SCORES[self.metric](probs, labels)

@@ -59,6 +59,15 @@ class ThresholdParams(ReferenceParams):
     n_shadow: int = Field(1, ge=1, description="shadow models whose outputs the threshold is chosen on")
 
 
+class LeaveOneOutParams(ReferenceParams):
+    """LiRA's and RMIA's: how many reference models, and whether model 0 calibrates a decision threshold."""
+
+    n_reference: int = Field(16, ge=2, description="reference models")
+    choose_threshold: bool = Field(
+        True, description="choose a threshold by attacking reference model 0 with the others (leave one out)"
+    )
+
+
 def sets_for(ctx: AttackContext, params: MembershipParams) -> MembershipSets:
     return evaluation_sets(
         ctx, params.n, member_split=params.member_split, nonmember_split=params.nonmember_split,

@@ -24,26 +24,17 @@ reference model 0 with the others as references (leave one out), as for LiRA.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from securitynet.attacks.base import Attack, AttackContext, AttackError, AttackResult
-from securitynet.attacks.membership import thresholds as th
-from securitynet.attacks.membership.leave_one_out import (
-    require_three,
-    signal_matrix,
-    threshold_decisions,
-    usable_columns,
-)
+from securitynet.attacks.base import AttackContext, AttackError, AttackResult
+from securitynet.attacks.membership.leave_one_out import ReferenceAttack, signal_matrix
 from securitynet.attacks.membership.metric_attacks import confidence
-from securitynet.attacks.membership.metrics import HEADLINE_METRICS
-from securitynet.attacks.membership.params import ReferenceParams, offline_set, online_set, sets_for
-from securitynet.attacks.membership.report import membership_result
-from securitynet.attacks.membership.sets import derive_seed, single_label_reason
+from securitynet.attacks.membership.params import LeaveOneOutParams
+from securitynet.attacks.membership.sets import derive_seed
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 
 
 def marginal_probability(
@@ -84,32 +75,18 @@ def rmia_scores(
     return np.searchsorted(ratio_z, ratio_x / gamma, side="right") / ratio_z.size
 
 
-class RmiaParams(ReferenceParams):
-    n_reference: int = Field(16, ge=2, description="reference models")
+class RmiaParams(LeaveOneOutParams):
     a: float = Field(0.3, ge=0.0, le=1.0, description="offline approximation Pr_IN ~ a Pr_OUT + (1 - a)")
     gamma: float = Field(1.0, gt=0.0, description="likelihood-ratio threshold of the pairwise test")
     n_population_z: int = Field(2000, ge=10, description="population samples z (capped by the population)")
-    choose_threshold: bool = Field(
-        True, description="choose a threshold by attacking reference model 0 with the others (leave one out)"
-    )
 
 
-class _Rmia(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "membership"
-    score_direction = "higher-is-member"
-    access = "posterior"
+class _Rmia(ReferenceAttack):
     Params = RmiaParams
-    online: ClassVar[bool]
-
-    def applicable(self, card: ModelCard) -> str | None:
-        return single_label_reason(card)
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: RmiaParams = self.params  # type: ignore[assignment]
-        sets = sets_for(ctx, params)
-        candidates = [sets.members, sets.nonmembers]
-        references = (online_set if self.online else offline_set)(ctx, params, sets, params.n_reference)
+        sets, candidates, references = self._references(ctx, params)
         population = sets.population
         k = min(params.n_population_z, len(population))
         rng = np.random.default_rng(derive_seed(ctx.seed, ctx.card.dataset, k, "rmia-z"))
@@ -125,15 +102,21 @@ class _Rmia(Attack):
         target_pz = signal_matrix(ctx, [target], [z], confidence)[0]
         scores = self._scores(target_px, ref_px, in_x, target_pz, ref_pz, in_z, params)
 
-        decisions, threshold_info, reason = threshold_decisions(
-            params.choose_threshold, scores,
-            lambda: self._leave_one_out_threshold(ctx, references, candidates, population, z, ref_pz, in_z, params),
-        )
-        return membership_result(
-            ctx, scores, sets, decisions=decisions, no_threshold_reason=reason, threshold=threshold_info,
-            data={"rmia": {"online": self.online, "a": params.a, "gamma": params.gamma, "n_z": len(z),
-                           "n_reference": len(references)}},
-        )
+        # Online: the candidates (model 0 trained on half of them). Offline: model 0's training images and as
+        # many other population images outside the z sample.
+        def calibration() -> list[Any]:
+            return candidates if self.online else [references.balanced_sample(population, 0, avoid=z.indices)]
+
+        def threshold() -> float:
+            return self._leave_one_out_threshold(
+                ctx, references, calibration, confidence,
+                lambda px, others_px, others_in: self._scores(px, others_px, others_in, ref_pz[0], ref_pz[1:],
+                                                              in_z[1:], params),
+            )
+
+        data = {"rmia": {"online": self.online, "a": params.a, "gamma": params.gamma, "n_z": len(z),
+                         "n_reference": len(references)}}
+        return self._result(ctx, scores, sets, params, threshold, data)
 
     def _scores(
         self, target_px: np.ndarray, ref_px: np.ndarray, in_x: np.ndarray,
@@ -144,28 +127,6 @@ class _Rmia(Attack):
         if not np.isfinite(marginal_x).all():
             raise AttackError("some candidates have no OUT reference model (too few reference models)")
         return rmia_scores(target_px, marginal_x, target_pz, marginal_z, params.gamma)
-
-    def _leave_one_out_threshold(
-        self, ctx: AttackContext, references: Any, candidates: list[Any], population: Any, z: Any,
-        ref_pz: np.ndarray, in_z: np.ndarray, params: RmiaParams,
-    ) -> float:
-        """Attack reference model 0 with the others, on data whose membership in model 0 is known.
-
-        Online: the candidates (model 0 trained on half of them). Offline: model 0's training images and as
-        many other population images outside the z sample.
-        """
-        require_three(references)
-        if self.online:
-            data = candidates
-        else:
-            data = [references.balanced_sample(population, 0, avoid=z.indices)]
-        ref_p = signal_matrix(ctx, [m.target for m in references.models], data, confidence)
-        trained = np.concatenate([references.trained_on(s) for s in data], axis=1)
-        usable = usable_columns(trained[1:], self.online)
-        scores = self._scores(
-            ref_p[0, usable], ref_p[1:, usable], trained[1:, usable], ref_pz[0], ref_pz[1:], in_z[1:], params
-        )
-        return th.best_threshold(scores, trained[0, usable])
 
 
 @register_attack

@@ -145,7 +145,7 @@ def split_known(
     return known, evaluated
 
 
-def single_label_reason(card: ModelCard) -> str | None:
+def single_label_reason(card: ModelCard, why: str = "there is no single true class to score") -> str | None:
     """None when the model's dataset has one class per image, else why a membership attack cannot score it."""
     from securitynet.data import get_dataset
     from securitynet.errors import DatasetError
@@ -155,5 +155,5 @@ def single_label_reason(card: ModelCard) -> str | None:
     except DatasetError:
         return None  # the job then fails with the data error itself, recorded with the model
     if task.startswith("multi-label"):
-        return f"{card.dataset} is multi-label: there is no single true class to score"
+        return f"{card.dataset} is multi-label: {why}"
     return None
