@@ -41,10 +41,9 @@ from securitynet.attacks.backdoor.common import (
     ground_truth,
     to_pixels,
 )
-from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
-from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
+from securitynet.attacks.backdoor.detector import BackdoorDetector
+from securitynet.attacks.base import AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 from securitynet.errors import SecurityNetError
 
 
@@ -218,21 +217,14 @@ def reverse_engineer(
 
 
 @register_attack
-class ArtificialBrainStimulation(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "backdoor"
-    score_metrics = ("score", "reasr")
-    score_direction = "higher-is-backdoored"
+class ArtificialBrainStimulation(BackdoorDetector):
     name = "backdoor.abs"
     version = "1"
     access = "white-box"
     description = "ABS (Liu et al. 2019): neuron stimulation, trigger reverse engineering per candidate, REASR"
     Params = AbsParams
-
-    def applicable(self, card: ModelCard) -> str | None:
-        if card.input is None or len(card.input.size) != 2:
-            return "ABS reverse-engineers 2-D image triggers"
-        return None
+    score_metrics = ("score", "reasr")
+    image_reason = "ABS reverse-engineers 2-D image triggers"
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: AbsParams = self.params  # type: ignore[assignment]

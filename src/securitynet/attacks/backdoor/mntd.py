@@ -33,8 +33,8 @@ from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from securitynet.attacks.backdoor.common import PixelModel, ground_truth
-from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
-from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
+from securitynet.attacks.backdoor.detector import BackdoorDetector
+from securitynet.attacks.base import AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import SecurityNetError
@@ -201,21 +201,13 @@ def meta_score(meta: MetaClassifier, posteriors: np.ndarray, device: torch.devic
 
 
 @register_attack
-class Mntd(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "backdoor"
-    score_metrics = ("score",)
-    score_direction = "higher-is-backdoored"
+class Mntd(BackdoorDetector):
     name = "backdoor.mntd"
     version = "1"
     access = "posterior"
     description = "MNTD (Xu et al. 2021): meta-classifier with tuned queries, trained on a jumbo shadow zoo"
     Params = MntdParams
-
-    def applicable(self, card: ModelCard) -> str | None:
-        if card.input is None or len(card.input.size) != 2:
-            return "MNTD's shadow zoo holds 2-D image classifiers"
-        return None
+    image_reason = "MNTD's shadow zoo holds 2-D image classifiers"
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: MntdParams = self.params  # type: ignore[assignment]

@@ -27,10 +27,9 @@ from pydantic import Field
 from sklearn.metrics import roc_auc_score
 
 from securitynet.attacks.backdoor.common import defender_images, ground_truth
-from securitynet.attacks.backdoor.metrics import HEADLINE_METRICS
-from securitynet.attacks.base import Attack, AttackContext, AttackParams, AttackResult
+from securitynet.attacks.backdoor.detector import BackdoorDetector
+from securitynet.attacks.base import AttackContext, AttackParams, AttackResult
 from securitynet.attacks.registry import register_attack
-from securitynet.catalog.card import ModelCard
 from securitynet.errors import DatasetError
 
 
@@ -76,21 +75,13 @@ def far_at_frr(clean_calibration: np.ndarray, clean_scored: np.ndarray, triggere
 
 
 @register_attack
-class Strip(Attack):
-    headline_metrics = HEADLINE_METRICS
-    family = "backdoor"
-    score_metrics = ("score",)
-    score_direction = "higher-is-backdoored"
+class Strip(BackdoorDetector):
     name = "backdoor.strip"
     version = "1"
     access = "posterior"
     description = "STRIP (Gao et al. 2019): prediction entropy of inputs superimposed with clean images"
     Params = StripParams
-
-    def applicable(self, card: ModelCard) -> str | None:
-        if card.input is None or len(card.input.size) != 2:
-            return "STRIP superimposes 2-D images"
-        return None
+    image_reason = "STRIP superimposes 2-D images"
 
     def run(self, target: Any, ctx: AttackContext) -> AttackResult:
         params: StripParams = self.params  # type: ignore[assignment]
