@@ -9,6 +9,7 @@ are the quickstart's only: the detectors' defaults are the full-strength setting
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,34 +77,29 @@ def backdoor_quickstart(
 
 
 def _mnist_available() -> bool:
+    """Whether MNIST's held-out split and one of its training splits are on disk."""
     from securitynet.data import get_dataset, locate_split
     from securitynet.errors import DatasetError
 
     info = get_dataset("mnist")
-    try:
-        locate_split(info, info.nonmember_split)
-        return any(_located(info, split) for split in info.member_splits)
-    except DatasetError:
-        return False
 
+    def located(split: str) -> bool:
+        return _succeeds(lambda: locate_split(info, split), DatasetError)
 
-def _located(info: Any, split: str) -> bool:
-    from securitynet.data import locate_split
-    from securitynet.errors import DatasetError
-
-    try:
-        locate_split(info, split)
-        return True
-    except DatasetError:
-        return False
+    return located(info.nonmember_split) and any(located(split) for split in info.member_splits)
 
 
 def _has_card(store: Any, model_id: str) -> bool:
     from securitynet.catalog.builtin import find_card
     from securitynet.errors import SecurityNetError
 
+    return _succeeds(lambda: find_card(model_id, store), SecurityNetError)
+
+
+def _succeeds(action: Callable[[], object], error: type[Exception]) -> bool:
+    """Whether ``action()`` runs without raising ``error`` (something absent here, not a bug)."""
     try:
-        find_card(model_id, store)
-        return True
-    except SecurityNetError:
+        action()
+    except error:
         return False
+    return True
