@@ -29,6 +29,7 @@ from securitynet.engine.cache import PosteriorCache, split_key
 from securitynet.engine.seeding import derive_seed
 from securitynet.errors import DatasetError
 from securitynet.files import atomic_write
+from securitynet.json_values import json_default
 
 if TYPE_CHECKING:
     from securitynet.zoo.reference_cache import ReferenceModels
@@ -234,7 +235,7 @@ class JobContext:
             atomic_write(path, lambda fh: np.savez_compressed(fh, **value))
         else:
             path, kind = folder / f"{name}.json", "json"
-            text = json.dumps(value, default=_json_default, indent=1)
+            text = json.dumps(value, default=json_default, indent=1)
             atomic_write(path, lambda fh: fh.write(text.encode()))
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         entry = {"path": str(path), "format": kind, "sha256": digest}
@@ -271,11 +272,3 @@ class JobContext:
             cache=cache or PosteriorCache(), artifacts_dir=artifacts_dir_for(root, card.id, "standalone", job_key),
             cache_root=cache_root, progress=progress,
         )
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)

@@ -19,6 +19,7 @@ from securitynet import config
 from securitynet.catalog.card import ModelCard
 from securitynet.errors import StoreError, UnknownModelError
 from securitynet.job_identity import JobRecord
+from securitynet.json_values import json_default
 from securitynet.store import schema
 from securitynet.store.migrations import migrate
 from securitynet.store.opening import open_engine, store_error
@@ -457,12 +458,4 @@ def _jsonable(value: Any) -> Any:
     """JSON columns take plain data only; numpy scalars and paths become Python values."""
     if value is None:
         return None
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
+    return json.loads(json.dumps(value, default=json_default))
