@@ -15,46 +15,58 @@ import torch.nn.functional as F
 from securitynet.zoo.archs import register_architecture
 
 
-class LeNet5Advertorch(nn.Module):
+class _TwoConvTwoDense(nn.Module):
+    """Two blocks of convolution, ReLU and 2x2 max-pool, a hidden fully connected layer with ReLU, the output
+    layer: the shape of two public models. ``names`` are the four layers' names in their authors' state dicts."""
+
+    def __init__(
+        self, names: tuple[str, str, str, str], channels: tuple[int, int], kernel_size: int, padding: int,
+        hidden: tuple[int, int], num_classes: int,
+    ) -> None:
+        super().__init__()
+        (c1, c2), (flat, width) = channels, hidden
+        layers = (
+            nn.Conv2d(1, c1, kernel_size=kernel_size, padding=padding),
+            nn.Conv2d(c1, c2, kernel_size=kernel_size, padding=padding),
+            nn.Linear(flat, width),
+            nn.Linear(width, num_classes),
+        )
+        for name, layer in zip(names, layers, strict=True):
+            self.add_module(name, layer)
+        self._names = names
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv1, conv2, dense, out = (getattr(self, name) for name in self._names)
+        x = F.max_pool2d(F.relu(conv1(x)), 2)
+        x = F.max_pool2d(F.relu(conv2(x)), 2)
+        return out(F.relu(dense(torch.flatten(x, 1))))
+
+
+@register_architecture("lenet5_advertorch")
+class LeNet5Advertorch(_TwoConvTwoDense):
     """advertorch.test_utils.LeNet5: two 3x3 conv blocks (32, 64 channels, padding 1), 3136->200->10.
 
     Input 1x28x28 in [0, 1] without normalisation; outputs logits.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.linear1 = nn.Linear(7 * 7 * 64, 200)
-        self.linear2 = nn.Linear(200, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.linear1(torch.flatten(x, 1)))
-        return self.linear2(x)
+        super().__init__(("conv1", "conv2", "linear1", "linear2"), (32, 64), kernel_size=3, padding=1,
+                         hidden=(7 * 7 * 64, 200), num_classes=num_classes)
 
 
-class MnistNetShrinkbench(nn.Module):
+@register_architecture("mnistnet_shrinkbench")
+class MnistNetShrinkbench(_TwoConvTwoDense):
     """shrinkbench.models.MnistNet: 5x5 convs 1->20->50 (no padding), max-pool 2, 800->500->10.
 
     Input normalised with mean 0.1307, std 0.3081; outputs logits.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, kernel_size=5)
-        self.conv2 = nn.Conv2d(20, 50, kernel_size=5)
-        self.fc1 = nn.Linear(4 * 4 * 50, 500)
-        self.fc2 = nn.Linear(500, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
+        super().__init__(("conv1", "conv2", "fc1", "fc2"), (20, 50), kernel_size=5, padding=0,
+                         hidden=(4 * 4 * 50, 500), num_classes=num_classes)
 
 
+@register_architecture("badnet_verazuo")
 class BadNetVerazuo(nn.Module):
     """verazuo/badnets-pytorch ``BadNet``: conv 5x5 1->16, avg-pool, conv 5x5 16->32, avg-pool, 512->512->10.
 
@@ -77,6 +89,7 @@ class BadNetVerazuo(nn.Module):
         return self.fc2(self.fc1(torch.flatten(x, 1)))
 
 
+@register_architecture("mlp_cs612")
 class MlpCs612(nn.Module):
     """noye09/cs612_SMU_g4 ``MNISTNet``: 784->10->10->10->10 with ReLUs between, logits out.
 
@@ -96,23 +109,3 @@ class MlpCs612(nn.Module):
         x = F.relu(self.fc2(x))
         x = F.relu(self.fc3(x))
         return self.fc4(x)
-
-
-@register_architecture("lenet5_advertorch")
-def lenet5_advertorch(num_classes: int = 10) -> nn.Module:
-    return LeNet5Advertorch(num_classes)
-
-
-@register_architecture("mnistnet_shrinkbench")
-def mnistnet_shrinkbench(num_classes: int = 10) -> nn.Module:
-    return MnistNetShrinkbench(num_classes)
-
-
-@register_architecture("badnet_verazuo")
-def badnet_verazuo(num_classes: int = 10, in_channels: int = 1) -> nn.Module:
-    return BadNetVerazuo(num_classes, in_channels)
-
-
-@register_architecture("mlp_cs612")
-def mlp_cs612(num_classes: int = 10, in_features: int = 28 * 28, hidden: int = 10) -> nn.Module:
-    return MlpCs612(num_classes, in_features, hidden)

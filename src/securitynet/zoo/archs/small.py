@@ -1,9 +1,9 @@
 """Small architectures for self-trained targets, shadow and reference models, and stealing surrogates.
 
-Every constructor takes ``num_classes``, ``in_channels`` and ``input_size`` (an int for square images or
-an (H, W) pair), so one recipe works on 8x8 digits, 28x28 MNIST/MedMNIST and 32x32 CIFAR/GTSRB alike.
-Layers whose size depends on the input are computed from ``input_size`` at construction, never
-discovered lazily, so a state dict always fits the module a card describes.
+Every architecture (its class is its registered constructor) takes ``num_classes``, ``in_channels`` and
+``input_size`` (an int for square images or an (H, W) pair), so one recipe works on 8x8 digits, 28x28
+MNIST/MedMNIST and 32x32 CIFAR/GTSRB alike. Layers whose size depends on the input are computed from
+``input_size`` at construction, never discovered lazily, so a state dict always fits the module a card describes.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def _hw(input_size: int | Sequence[int]) -> tuple[int, int]:
     return size  # type: ignore[return-value]
 
 
+@register_architecture("mlp")
 class MLP(nn.Module):
     """Fully connected network on the flattened image."""
 
@@ -53,6 +54,7 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+@register_architecture("small_cnn")
 class SmallCNN(nn.Module):
     """Conv-BN-ReLU blocks, each halving the resolution while it is above 4 px, then global pooling and a head.
 
@@ -96,6 +98,7 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
+@register_architecture("lenet")
 class LeNet(nn.Module):
     """LeNet-5 style: two 5x5 convolutions with 2x2 pooling, then 120-84-classes fully connected.
 
@@ -165,6 +168,7 @@ class _WideBasic(nn.Module):
         return self.conv2(out) + shortcut
 
 
+@register_architecture("wrn")
 class WideResNet(nn.Module):
     """WRN-d-k: three groups of (d-4)/6 wide basic blocks, widths 16k, 32k, 64k.
 
@@ -217,26 +221,3 @@ class WideResNet(nn.Module):
         out = F.relu(self.bn(out))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.fc(out)
-
-
-@register_architecture("mlp")
-def mlp(num_classes: int = 10, in_channels: int = 1, input_size: int | Sequence[int] = 28, **kwargs) -> nn.Module:
-    return MLP(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
-
-
-@register_architecture("small_cnn")
-def small_cnn(
-    num_classes: int = 10, in_channels: int = 1, input_size: int | Sequence[int] = 28, **kwargs
-) -> nn.Module:
-    return SmallCNN(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
-
-
-@register_architecture("lenet")
-def lenet(num_classes: int = 10, in_channels: int = 1, input_size: int | Sequence[int] = 28, **kwargs) -> nn.Module:
-    return LeNet(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
-
-
-@register_architecture("wrn")
-def wrn(num_classes: int = 10, in_channels: int = 3, input_size: int | Sequence[int] = 32, **kwargs) -> nn.Module:
-    """WideResNet; ``depth`` (default 16) and ``widen_factor`` (default 4) give WRN-16-4."""
-    return WideResNet(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
