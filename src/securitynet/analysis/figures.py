@@ -83,10 +83,15 @@ def _origin_suffix(origin: str) -> str:
     return "" if origin == MEASURED else " (published)"
 
 
+def _with_coverage(agg: pd.DataFrame, cov: pd.DataFrame, family: str, metric: str, column: str) -> pd.DataFrame:
+    """One family's values of ``metric`` with each model's dataset and coverage ``column``; rows missing either
+    value are left out."""
+    frame = agg[agg.attack_family.eq(family) & (agg.metric == metric)]
+    return frame.merge(cov[["model_id", "dataset", column]], on="model_id").dropna(subset=["value", column])
+
+
 def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack_family.eq("stealing") & (agg.metric == "accuracy")]
-    frame = frame.merge(cov[["model_id", "dataset", "test_accuracy"]], on="model_id").dropna(
-        subset=["value", "test_accuracy"])
+    frame = _with_coverage(agg, cov, "stealing", "accuracy", "test_accuracy")
     if frame.empty:
         return Drawn(None, "no stealing accuracy stored for models with a known test accuracy")
     datasets = sorted(frame.dataset.dropna().unique())
@@ -112,9 +117,7 @@ def stealing_vs_test_accuracy(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
 
 
 def membership_auc_vs_overfit_gap(agg: pd.DataFrame, cov: pd.DataFrame) -> Drawn:
-    frame = agg[agg.attack_family.eq("membership") & (agg.metric == "auc")]
-    frame = frame.merge(cov[["model_id", "dataset", "overfit_gap"]], on="model_id").dropna(
-        subset=["value", "overfit_gap"])
+    frame = _with_coverage(agg, cov, "membership", "auc", "overfit_gap")
     if frame.empty:
         return Drawn(None, "no membership AUC stored for models with a known overfit gap")
     series = _series(frame)[:MAX_PANELS]
