@@ -49,6 +49,8 @@ class FlakyTask:
                 raise self.error(f"the node running {group.card.id} is gone")
             yield JobFinished(JobRecord(model_id=job.model_id, weight_hash=job.weight_hash, attack=job.attack,
                                         attack_version=job.attack_version, params=job.params, seed=job.seed))
+        if lose and self.lose_after == len(group.jobs):  # lost after its last report, before the task ended
+            raise self.error(f"the node running {group.card.id} is gone")
 
 
 @pytest.fixture
@@ -75,6 +77,14 @@ def test_lost_worker_jobs_are_resubmitted_without_the_reported_ones(groups, capl
         first, retry = [jobs for model, jobs in task.calls if model == group.card.id]
         assert first == [job.key for job in group.jobs] and retry == first[1:]
     assert caplog.text.count("resubmitted its 1 unreported job(s), attempt 2 of 3") == len(groups)
+
+
+def test_a_worker_lost_after_its_last_report_is_not_resubmitted(groups) -> None:
+    task = FlakyTask(losses=1, lose_after=2)
+    records = _records(groups, task)
+    assert len(task.calls) == len(groups)
+    assert sorted(r.key for r in records) == sorted(job.key for group in groups for job in group.jobs)
+    assert {r.status for r in records} == {"done"}
 
 
 def test_a_model_whose_worker_is_always_lost_fails_after_max_attempts(groups) -> None:

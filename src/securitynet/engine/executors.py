@@ -317,7 +317,6 @@ class RayExecutor(Executor):
             if started_here:
                 ray.shutdown()
 
-
     def _stream(self, ray: Any, task: Any, groups: Sequence[ModelGroup], settings: RunSettings) -> Iterator[Event]:
         """Submit every group, yield events as tasks report them, resubmit what lost workers had left."""
         lost_worker = _lost_worker_errors(ray)
@@ -338,6 +337,9 @@ class RayExecutor(Executor):
                 except lost_worker as exc:  # the worker process or its node went away: try another
                     del streams[stream]
                     retry = outstanding.unreported(index)
+                    if not retry.jobs:  # lost after its last report: nothing to run again
+                        yield ModelFinished(retry.card.id)
+                        continue
                     if attempts[index] >= self.max_attempts:
                         error = f"Ray lost the worker of this model {attempts[index]} times, last: {_ray_error(exc)}"
                         yield from outstanding.fail(index, settings, error)
