@@ -217,21 +217,11 @@ class KnockoffAttack(Attack):
 
         evaluation = sets.evaluation
         target_labels = np.asarray(ctx.predictions(target, evaluation))
-        points = budget_points(len(order), params.curve)
-        curve: list[dict[str, Any]] = []
-        for n in points:
-            module, report = self._train(
-                spec, card, queries.images[:n], answers[:n], base_recipe, surrogate_seed, ctx, params
-            )
-            labels = predict_labels(module, evaluation.images, card.input, ctx.device)
-            curve.append({"queries": n, **stealing_metrics(labels, target_labels, evaluation.labels),
-                          "train_steps": report.steps, "train_seconds": report.seconds,
-                          "final_loss": report.final_loss, "recipe_hash": report.recipe_hash})
-            del module
-        final = curve[-1]
+        curve = self._budget_curve(spec, card, queries, answers, evaluation, target_labels, base_recipe,
+                                   surrogate_seed, ctx)
         metrics: dict[str, float | None] = {
-            "accuracy": final["accuracy"],
-            "agreement": final["agreement"],
+            "accuracy": curve[-1]["accuracy"],
+            "agreement": curve[-1]["agreement"],
             "queries": float(len(order)),
             "target_accuracy": float(np.mean(target_labels == evaluation.labels)),
         }
@@ -330,6 +320,22 @@ class KnockoffAttack(Attack):
         return result, sets.take(result.order)
 
     # --- training -----------------------------------------------------------------------------------
+
+    def _budget_curve(
+        self, spec: SurrogateSpec, card: ModelCard, queries: ArraySplit, answers: np.ndarray,
+        evaluation: ArraySplit, target_labels: np.ndarray, base_recipe: Any, seed: int, ctx: AttackContext,
+    ) -> list[dict[str, Any]]:
+        """A surrogate per point of the budget curve, trained on a prefix of the queries; the last is the full one."""
+        params: KnockoffParams = self.params  # type: ignore[assignment]
+        curve: list[dict[str, Any]] = []
+        for n in budget_points(len(queries), params.curve):
+            module, report = self._train(spec, card, queries.images[:n], answers[:n], base_recipe, seed, ctx, params)
+            labels = predict_labels(module, evaluation.images, card.input, ctx.device)  # type: ignore[arg-type]
+            curve.append({"queries": n, **stealing_metrics(labels, target_labels, evaluation.labels),
+                          "train_steps": report.steps, "train_seconds": report.seconds,
+                          "final_loss": report.final_loss, "recipe_hash": report.recipe_hash})
+            del module
+        return curve
 
     @staticmethod
     def _train(
