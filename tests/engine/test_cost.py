@@ -78,6 +78,7 @@ def test_estimate_sums_load_per_model_and_seconds_per_job(tiny_cards, monkeypatc
     rows = {row["attack"]: row for row in estimate.rows}
     assert rows["test.probe"]["jobs"] == 4 and rows["test.probe"]["seconds"] == pytest.approx(4 * 3.0 * 2)
     assert rows["mia.correctness"]["seconds"] is None and estimate.unmeasured_attacks == ["mia.correctness"]
+    assert estimate.one_reference_attacks == ["test.probe"]  # measured on the small reference only
     assert estimate.load_seconds == pytest.approx(2 * 1.0 * 2)
     assert estimate.total_seconds == pytest.approx(24.0 + 4.0)
     assert estimate.with_workers(2) == pytest.approx(14.0)

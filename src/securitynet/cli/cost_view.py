@@ -38,6 +38,7 @@ def print_cost(plan: Any, fmt: StreamFormat, say: Any, *, workers: int | None = 
             "speed_factor": estimate.speed_factor, "workers": workers,
             "wall_seconds": estimate.with_workers(workers or 1), "attacks": estimate.rows,
             "unsized_models": estimate.unsized_models, "unmeasured_attacks": estimate.unmeasured_attacks,
+            "one_reference_attacks": estimate.one_reference_attacks,
             "basis": estimate.basis}, indent=2))
         return
     columns = COST_COLUMNS if fmt is StreamFormat.table else [
@@ -55,5 +56,8 @@ def print_cost(plan: Any, fmt: StreamFormat, say: Any, *, workers: int | None = 
               f"{estimate.basis}")
     if estimate.unmeasured_attacks:
         say.print(f"not in the cost table (counted as 0): {', '.join(estimate.unmeasured_attacks)}")
+    if estimate.one_reference_attacks:
+        say.print(f"measured on one reference model only (not scaled by model size): "
+                  f"{', '.join(estimate.one_reference_attacks)}")
     if estimate.unsized_models:
         say.print(f"{len(estimate.unsized_models)} models could not be sized: estimated as the larger reference")

@@ -152,6 +152,7 @@ class PlanCost:
     unsized_models: list[str]
     unmeasured_attacks: list[str]
     basis: str
+    one_reference_attacks: list[str] = field(default_factory=list)  # priced from one reference model only
 
     def with_workers(self, workers: int) -> float:
         """Wall seconds with ``workers`` models in parallel (jobs of one model run on one worker)."""
@@ -196,5 +197,8 @@ def estimate_plan(plan: Any, table: CostTable | None = None, speed_factor: float
             for attack, row in sorted(per_attack.items())]
     total = load + sum(row["seconds"] or 0.0 for row in rows)
     basis = f"costs measured {table.measured.get('date', '?')} ({table.measured.get('command', 'benchmarks/costs.py')})"
+    one_reference = sorted(attack for attack in per_attack
+                           if attack not in unmeasured and len(table.attacks.get(attack, {})) < len(table.references))
     return PlanCost(rows=rows, load_seconds=load, total_seconds=total, speed_factor=factor,
-                    unsized_models=unsized, unmeasured_attacks=sorted(unmeasured), basis=basis)
+                    unsized_models=unsized, unmeasured_attacks=sorted(unmeasured), basis=basis,
+                    one_reference_attacks=one_reference)
