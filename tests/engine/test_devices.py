@@ -120,6 +120,9 @@ class _FakeRay(types.ModuleType):
         self.gpus = gpus
         self.options: dict[str, Any] | None = None
         self.submitted: list[RunSettings] = []
+        import ray.exceptions  # the real error classes: the executor tells lost workers from failed code by them
+
+        self.exceptions = ray.exceptions
 
     def is_initialized(self) -> bool:
         return True  # as if connected already: the executor neither starts nor stops it
