@@ -50,6 +50,14 @@ def test_an_attacks_own_caches_are_paid_once_per_dataset(tiny_cards, monkeypatch
     assert estimate.rows[0]["seconds"] == pytest.approx(3 * 2.0 + 50.0)  # three models, one dataset
 
 
+def test_an_attacks_own_caches_cost_no_more_on_a_model_beyond_the_larger_reference() -> None:
+    t = table({"a": {"small": {"seconds": 1.0, "first_seconds": 10.0},
+                     "large": {"seconds": 10.0, "first_seconds": 40.0}}})
+    assert t.attack_first_seconds("a", 10_000_000) == pytest.approx(20.0)  # on the line between the two
+    assert t.attack_first_seconds("a", 100 * LARGE) == pytest.approx(40.0)  # the fallback models: capped
+    assert t.attack_seconds("a", 100 * LARGE) == pytest.approx(100.0)  # the attack itself still grows
+
+
 def test_a_missing_or_malformed_table_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CostTableError, match="run benchmarks/costs.py"):
         CostTable.read(tmp_path / "absent.json")

@@ -111,11 +111,18 @@ class CostTable:
         return self.seconds({ref: fig.get("seconds") for ref, fig in entry.items()}, macs)
 
     def attack_first_seconds(self, attack: str, macs: int | None) -> float:
-        """What the first model of a dataset pays on top: the attack's own caches (reference models, shadow zoo)."""
+        """What the first model of a dataset pays on top: the attack's own caches (reference models, shadow zoo).
+
+        Not extrapolated beyond the larger reference: those caches are models of the attack's own choosing
+        (MNTD's shadow architectures; for a target above the membership attacks' ``reference_max_macs``, which
+        the ResNet-20 already is, the small fallback CNN), so a larger target does not make them costlier.
+        """
         entry = self.attacks.get(attack)
         if not entry or not any(fig.get("first_seconds") for fig in entry.values()):
             return 0.0
-        return self.seconds({ref: fig.get("first_seconds") or 0.0 for ref, fig in entry.items()}, macs)
+        largest = max(float(ref["macs"]) for ref in self.references.values())
+        capped = None if macs is None else int(min(macs, largest))
+        return self.seconds({ref: fig.get("first_seconds") or 0.0 for ref, fig in entry.items()}, capped)
 
     def attack_peak_mib(self, attack: str, macs: int | None) -> float | None:
         figures = {ref: fig.get("peak_rss_mib") for ref, fig in self.attacks.get(attack, {}).items()}
