@@ -67,28 +67,34 @@ def cifar_speed(baseline: ModuleType, passes: int, epochs: int) -> None:
     images = to_pixels(cifar_images(500), card.input)
     use_channels_last(module, images[:2])
     params = current.NeuralCleanseParams(max_epochs=epochs)
+    bf16 = current.NeuralCleanseParams(max_epochs=epochs, precision="bfloat16")
     sides = {
         "v1": lambda: baseline.reverse_engineer_triggers(
             PixelModel(module, card), images, 10, params, torch.Generator().manual_seed(0)),
         "v2": lambda: current.reverse_engineer_triggers(
             current.folded_pixel_model(module, card, images), images, 10, params, torch.Generator().manual_seed(0)),
+        "v2 bfloat16": lambda: current.reverse_engineer_triggers(
+            current.folded_pixel_model(module, card, images), images, 10, bf16, torch.Generator().manual_seed(0)),
     }
-    seconds: dict[str, list[float]] = {"v1": [], "v2": []}
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
     results = {}
     for _ in range(passes):
         for name, run in sides.items():
             started = time.perf_counter()
             results[name] = run()
             seconds[name].append(time.perf_counter() - started)
-    old, new = results["v1"], results["v2"]
-    assert old.steps == new.steps and np.array_equal(old.epochs, new.epochs), "the schedules differ"
-    ratios = [n / o for o, n in zip(seconds["v1"], seconds["v2"], strict=True)]
+    old = results["v1"]
     print(f"CIFAR-10 ResNet-20, {old.steps} steps of {params.batch_size} x 10 images, {passes} passes")
-    print(f"  v1 s: {', '.join(f'{s:.1f}' for s in seconds['v1'])}")
-    print(f"  v2 s: {', '.join(f'{s:.1f}' for s in seconds['v2'])}")
-    print(f"  ratio v2 / v1 per pass: {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
-    difference = np.max(np.abs(new.norms - old.norms) / old.norms)
-    print(f"  largest relative difference of the norms: {difference:.2e}")
+    for name in sides:
+        print(f"  {name} s: {', '.join(f'{s:.1f}' for s in seconds[name])}")
+    for name in ("v2", "v2 bfloat16"):
+        new = results[name]
+        same_schedule = new.steps == old.steps and np.array_equal(old.epochs, new.epochs)
+        ratios = [n / o for o, n in zip(seconds["v1"], seconds[name], strict=True)]
+        difference = np.max(np.abs(new.norms - old.norms) / old.norms)
+        print(f"  ratio {name} / v1 per pass: {', '.join(f'{r:.2f}' for r in ratios)}; median "
+              f"{statistics.median(ratios):.2f}; largest relative difference of the norms {difference:.2e}"
+              f"{'' if same_schedule else ' (schedules differ: compare the time per step)'}")
     for name, result in results.items():
         report = current.detect_outliers(result.norms)
         print(f"  {name}: flagged {report.flagged_classes}, target {report.suspected_target}, "
@@ -108,13 +114,13 @@ def _whole_attack(attack_cls: type, card, params: dict, artifacts: Path) -> dict
             "target": metrics["suspected_target"], "anomaly_index": metrics["anomaly_index"]}
 
 
-def compare_verdicts(baseline: ModuleType, cards: list, params: dict, title: str) -> bool:
-    print(title)
+def compare_verdicts(baseline: ModuleType, cards: list, params: dict, title: str, precision: str) -> bool:
+    print(f"{title} (v2 in {precision})")
     same = True
     with tempfile.TemporaryDirectory() as folder:
         for card in cards:
             old = _whole_attack(baseline.NeuralCleanse, card, params, Path(folder) / "v1")
-            new = _whole_attack(current.NeuralCleanse, card, params, Path(folder) / "v2")
+            new = _whole_attack(current.NeuralCleanse, card, {**params, "precision": precision}, Path(folder) / "v2")
             agree = (old["flagged"], old["target"]) == (new["flagged"], new["target"])
             same &= agree
             print(f"  {card.id}: v1 flagged {old['flagged']:.0f} target {old['target']:.0f} "
@@ -124,15 +130,15 @@ def compare_verdicts(baseline: ModuleType, cards: list, params: dict, title: str
     return same
 
 
-def public_badnet(baseline: ModuleType) -> bool:
+def public_badnet(baseline: ModuleType, precision: str) -> bool:
     from securitynet.catalog.sources import yaml_cards
 
     os.environ.setdefault("SECURITYNET_MIRROR", str(SHARED / "models" / "mnist"))
     card = next(c for c in yaml_cards.iter_cards() if c.id == "file/badnet_verazuo_mnist")
-    return compare_verdicts(baseline, [card], {}, "public BadNet, default parameters")
+    return compare_verdicts(baseline, [card], {}, "public BadNet, default parameters", precision)
 
 
-def trojan_zoo(baseline: ModuleType, n: int) -> bool:
+def trojan_zoo(baseline: ModuleType, n: int, precision: str) -> bool:
     from securitynet.attacks.backdoor.quickstart import SMALL_PARAMS
     from securitynet.zoo.trojan.trojan_zoo import TrojanZooSpec, build_trojan_zoo
 
@@ -140,7 +146,7 @@ def trojan_zoo(baseline: ModuleType, n: int) -> bool:
                          architectures=("lenet", "mlp"), epochs=3)
     cards = build_trojan_zoo(spec, device="cpu", progress=False)
     title = f"MNIST trojan zoo, {n} clean + {n} BadNets, quickstart budget"
-    return compare_verdicts(baseline, cards, SMALL_PARAMS["backdoor.neural_cleanse"], title)
+    return compare_verdicts(baseline, cards, SMALL_PARAMS["backdoor.neural_cleanse"], title, precision)
 
 
 def main() -> None:
@@ -150,6 +156,8 @@ def main() -> None:
     parser.add_argument("--zoo-models", type=int, default=2, help="clean models (and as many BadNets) in the zoo")
     parser.add_argument("--baseline-rev", default=BASELINE_REV)
     parser.add_argument("--only", choices=("speed", "badnet", "zoo"), help="run one check only")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="version 2's precision in the verdict checks")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     baseline = load_baseline(args.baseline_rev)
@@ -157,9 +165,9 @@ def main() -> None:
     if args.only in (None, "speed"):
         cifar_speed(baseline, args.passes, args.epochs)
     if args.only in (None, "badnet"):
-        same &= public_badnet(baseline)
+        same &= public_badnet(baseline, args.precision)
     if args.only in (None, "zoo"):
-        same &= trojan_zoo(baseline, args.zoo_models)
+        same &= trojan_zoo(baseline, args.zoo_models, args.precision)
     print("verdicts: " + ("the same" if same else "DIFFERENT"))
 
 

@@ -67,16 +67,24 @@ def _card(backdoor: BackdoorInfo | None = None) -> ModelCard:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("max_batch_images", [1024, 48])  # all classes in one pass, or groups of three
-def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model(max_batch_images: int) -> None:
+@pytest.mark.parametrize(("max_batch_images", "precision"), [
+    (1024, "float32"),  # all classes in one pass
+    (48, "float32"),  # groups of three classes
+    (1024, "bfloat16"),  # the network's passes in mixed precision
+])
+def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model(max_batch_images: int, precision: str) -> None:
     backdoored = _CornerBackdoor().requires_grad_(False)
     model = PixelModel(backdoored, _card())
     images = backdoored.images(64)
     assert (model(images).argmax(dim=1) == torch.arange(64) % 10).all()  # a working classifier
+    seen: set[torch.dtype] = set()
+    backdoored.register_forward_hook(lambda _module, _inputs, output: seen.add(output.dtype))
     # 64-pixel images: a larger starting lambda than the paper's 1e-3 for 3072-pixel CIFAR images.
     params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=4, max_epochs=60, init_cost=0.02,
-                                 max_batch_images=max_batch_images)
+                                 max_batch_images=max_batch_images, precision=precision)
     result = reverse_engineer_triggers(model, images, 10, params, torch.Generator().manual_seed(2))
+    assert seen == {getattr(torch, precision)}  # the network ran in the precision asked for
+    assert result.masks.dtype == np.float32 and np.isfinite(result.norms).all()
     assert result.masks.shape == (10, 8, 8) and result.patterns.shape == (10, 1, 8, 8)
     assert result.reached[2] and result.norms[2] < 8
     assert int(np.argmin(result.norms)) == 2

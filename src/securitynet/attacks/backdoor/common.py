@@ -76,6 +76,8 @@ class PixelModel(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module((x * self.gain - self.mean) / self.std)
+        if out.dtype in (torch.bfloat16, torch.float16):
+            out = out.float()  # under mixed precision: the output checks and the log-softmax run in float32
         if not self._outputs_checked:
             check_outputs(out, self.card)
             self._outputs_checked = True

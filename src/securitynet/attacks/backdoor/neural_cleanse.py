@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -72,6 +72,12 @@ class NeuralCleanseParams(AttackParams):
     early_stop_threshold: float = Field(0.99, gt=0, le=1, description="relative improvement that resets it")
     anomaly_threshold: float = Field(2.0, gt=0, description="anomaly index above which a small norm is flagged")
     max_batch_images: int = Field(1024, ge=1, description="most stamped images per forward pass (classes per group)")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="bfloat16: the network's passes in mixed precision (autocast; masks, patterns, Adam and the "
+        "loss stay float32): about 2x faster on GPUs and on CPUs with AVX-512 BF16 or AMX, slower on other CPUs; "
+        "the reversed norms then differ as another seed's do",
+    )
 
 
 @dataclass
@@ -222,7 +228,8 @@ def _reverse_engineer(
             mask = _squash(mask_raw[row_index])  # (A, 1, H, W)
             pattern = _squash(pattern_raw[row_index])  # (A, C, H, W)
             stamped = (1 - mask)[:, None] * batch[None] + (mask * pattern)[:, None]  # (A, B, C, H, W)
-            log_probs = model(stamped.reshape(-1, channels, height, width)).view(len(rows), len(batch), -1)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=params.precision == "bfloat16"):
+                log_probs = model(stamped.reshape(-1, channels, height, width)).view(len(rows), len(batch), -1)
             target_log_probs = log_probs.gather(2, targets.view(-1, 1, 1).expand(-1, len(batch), 1))[..., 0]
             norm = mask.abs().sum(dim=(1, 2, 3))
             loss = (-target_log_probs.mean(dim=1) + lam * norm).sum()
