@@ -77,13 +77,14 @@ def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model(max_batch_
     model = PixelModel(backdoored, _card())
     images = backdoored.images(64)
     assert (model(images).argmax(dim=1) == torch.arange(64) % 10).all()  # a working classifier
-    seen: set[torch.dtype] = set()
-    backdoored.register_forward_hook(lambda _module, _inputs, output: seen.add(output.dtype))
+    seen: list[torch.dtype] = []
+    backdoored.register_forward_hook(lambda _module, _inputs, output: seen.append(output.dtype))
     # 64-pixel images: a larger starting lambda than the paper's 1e-3 for 3072-pixel CIFAR images.
     params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=4, max_epochs=60, init_cost=0.02,
                                  max_batch_images=max_batch_images, precision=precision)
     result = reverse_engineer_triggers(model, images, 10, params, torch.Generator().manual_seed(2))
-    assert seen == {getattr(torch, precision)}  # the network ran in the precision asked for
+    # The output guard's float32 pass first, then every optimisation step in the precision asked for.
+    assert seen[0] == torch.float32 and set(seen[1:]) == {getattr(torch, precision)}
     assert result.masks.dtype == np.float32 and np.isfinite(result.norms).all()
     assert result.masks.shape == (10, 8, 8) and result.patterns.shape == (10, 1, 8, 8)
     assert result.reached[2] and result.norms[2] < 8
@@ -92,6 +93,19 @@ def test_neural_cleanse_finds_the_small_trigger_of_a_backdoored_model(max_batch_
     assert report.flagged_classes[:1] == [2] and report.suspected_target == 2
     # The reversed mask sits on the corner.
     assert result.masks[2][-2:, -2:].sum() > 0.5 * result.masks[2].sum()
+
+
+def test_neural_cleanse_in_bfloat16_accepts_a_model_that_returns_probabilities() -> None:
+    """Such a model's own softmax runs in bfloat16 under autocast, its rows a little off a sum of 1: the output
+    guard must have seen the model's float32 outputs, where they do sum to 1."""
+    backdoored = _CornerBackdoor().requires_grad_(False)
+    softmaxed = nn.Sequential(backdoored, nn.Softmax(dim=1))
+    card = _card().model_copy(update={"output_kind": "probabilities"})
+    params = NeuralCleanseParams(n_images=64, batch_size=16, steps_per_epoch=2, max_epochs=2, init_cost=0.02,
+                                 precision="bfloat16")
+    result = reverse_engineer_triggers(PixelModel(softmaxed, card), backdoored.images(64), 10, params,
+                                       torch.Generator().manual_seed(2))
+    assert np.isfinite(result.norms).all() and result.steps == 4
 
 
 def test_abs_stimulation_points_at_the_neuron_that_forces_one_label() -> None:
