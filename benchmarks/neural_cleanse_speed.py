@@ -5,14 +5,16 @@ loaded under another name by `history.py`, so nothing of it is copied here). Thr
 
 1. Speed at CIFAR scale: a pytorchcv CIFAR-10 ResNet-20 (random weights: the cost of a step does not depend
    on them), channels-last as the engine runs it, 500 CIFAR-10 test images from ``../shared/data``, default
-   parameters except at most ``--epochs`` epochs. Both versions run the same schedule (the benchmark asserts
-   the same steps and epochs per class), so the time ratio per step is the ratio per model. Old and new
-   passes alternate; the median ratio over ``--passes`` is printed, with the largest relative difference of
-   the reversed norms and both verdicts.
+   parameters except at most ``--epochs`` epochs, version 2 in float32 (the default) and in bfloat16
+   (``precision=bfloat16``). The sides run the same number of steps, so the time ratio per step is the
+   ratio per model. The sides alternate; the median ratio to version 1 over ``--passes`` is printed, with
+   the largest relative difference of the reversed norms and every side's verdict.
 2. Verdict on the public BadNet (verazuo, MNIST, target 1) with the default parameters, the whole attack
    (``run``) of each version on the same context seed: flagged classes and target.
 3. Verdict on a small MNIST trojan zoo (``--zoo-models`` clean and as many BadNets twins, LeNet-5 and MLP, the
    quickstart's Neural Cleanse budget): flagged and target per model.
+
+Checks 2 and 3 run version 2 in ``--precision`` (float32 unless asked).
 
     PYTHONPATH=src .venv/bin/python benchmarks/neural_cleanse_speed.py [--passes 3] [--epochs 2]
 
