@@ -47,6 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=Path, help="JSON file of card sizes, read and extended")
     parser.add_argument("--sample", type=int, help="size only this many random cards per source (seeded)")
+    parser.add_argument("--sized-only", action="store_true",
+                        help="price only the cards --sizes already holds, each source scaled to its card count")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from securitynet.attacks import list_attacks
@@ -58,7 +60,10 @@ def main() -> None:
     for card in cards:
         by_source[card.id.split("/", 1)[0]].append(card)
     counts = {source: len(members) for source, members in by_source.items()}
-    if args.sample:
+    if args.sized_only:
+        known = set(json.loads(args.sizes.read_text())) if args.sizes and args.sizes.is_file() else set()
+        cards = [card for card in cards if card.id in known]
+    elif args.sample:
         rng = random.Random(0)
         known = set(json.loads(args.sizes.read_text())) if args.sizes and args.sizes.is_file() else set()
         chosen = []
@@ -71,13 +76,17 @@ def main() -> None:
     table = CostTable.read()
     attacks = [cls.name for cls in list_attacks() if cls.__module__.startswith("securitynet.")]
     per_source: dict[str, float] = defaultdict(float)
+    # (source, attack or "load", dataset) -> seconds of the priced cards, for the breakdowns below
+    parts: dict[tuple[str, str, str], float] = defaultdict(float)
     once: dict[tuple[str, str], float] = {}  # (attack, dataset) -> its own caches, built by the first model
     for card in cards:
-        macs = sizes.get(card.id)
-        per_source[card.id.split("/", 1)[0]] += table.load_seconds(macs) + sum(
-            table.attack_seconds(attack, macs) or 0.0 for attack in attacks)
+        macs, source = sizes.get(card.id), card.id.split("/", 1)[0]
+        parts[(source, "load", card.dataset)] += table.load_seconds(macs)
         for attack in attacks:
+            parts[(source, attack, card.dataset)] += table.attack_seconds(attack, macs) or 0.0
             once.setdefault((attack, card.dataset), table.attack_first_seconds(attack, macs))
+    for (source, _, _), seconds in parts.items():
+        per_source[source] += seconds
     unsized = sum(1 for card in cards if sizes.get(card.id) is None)
     print(f"{sum(counts.values())} cards ({len(cards)} priced) x {len(attacks)} attacks, default parameters, one seed "
           f"({unsized} cards not sizeable here, priced as the larger reference); cost table of "
@@ -93,6 +102,16 @@ def main() -> None:
         print(f"{source:20s} {counts[source]:6d} {priced[source]:6d} {seconds / 3600:8.1f}")
     print(f"{'caches, per dataset':20s} {len({d for _, d in once}):6d} {'':6s} {sum(once.values()) / 3600:8.1f}")
     print(f"{'total':20s} {sum(counts.values()):6d} {len(cards):6d} {total / 3600:8.1f}")
+    by_attack: dict[str, float] = defaultdict(float)
+    by_dataset: dict[str, float] = defaultdict(float)
+    for (source, attack, dataset), seconds in parts.items():
+        scaled = seconds / priced[source] * counts[source]
+        by_attack[attack] += scaled
+        by_dataset[dataset] += scaled
+    for title, breakdown in (("attack", by_attack), ("dataset", by_dataset)):
+        print(f"{title:26s} {'hours':>8s} {'share':>6s}")
+        for name, seconds in sorted(breakdown.items(), key=lambda item: -item[1])[:12]:
+            print(f"{name:26s} {seconds / 3600:8.1f} {seconds / total:6.1%}")
     for workers in WORKERS:
         print(f"on {workers:4d} worker(s) like this machine: {total / 3600 / workers:10.1f} hours")
 
