@@ -60,12 +60,11 @@ def main() -> None:
     for card in cards:
         by_source[card.id.split("/", 1)[0]].append(card)
     counts = {source: len(members) for source, members in by_source.items()}
+    known = set(json.loads(args.sizes.read_text())) if args.sizes and args.sizes.is_file() else set()
     if args.sized_only:
-        known = set(json.loads(args.sizes.read_text())) if args.sizes and args.sizes.is_file() else set()
         cards = [card for card in cards if card.id in known]
     elif args.sample:
         rng = random.Random(0)
-        known = set(json.loads(args.sizes.read_text())) if args.sizes and args.sizes.is_file() else set()
         chosen = []
         for members in by_source.values():  # cards sized already count towards the sample
             sized = [card for card in members if card.id in known][:args.sample]
