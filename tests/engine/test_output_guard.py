@@ -109,3 +109,37 @@ def test_white_box_view_checks_the_first_batch() -> None:
         model.module[1].bias.fill_(5.0)
     with pytest.raises(OutputCheckError, match="^model test/probs: declared probabilities are outside"):
         model(torch.rand(3, 1, 2, 2))
+
+
+def _probability_pixel_model(bias: float):
+    from securitynet.attacks.backdoor.common import PixelModel
+    from securitynet.catalog.card import InputSpec, ModelCard
+
+    card = ModelCard(id="test/probs", name="p", source="file", architecture="x", dataset="digits", num_classes=3,
+                     input=InputSpec(channels=1, size=(4, 4)), output_kind="probabilities")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3), torch.nn.Softmax(dim=1))
+    with torch.no_grad():
+        module[1].bias.fill_(bias)
+    seen: list[torch.dtype] = []
+    module[1].register_forward_hook(lambda _m, _i, output: seen.append(output.dtype))
+    return PixelModel(module, card), seen
+
+
+def test_white_box_view_judges_mixed_precision_outputs_in_float32() -> None:
+    """Under bfloat16 autocast a model's own softmax misses a sum of 1 by rounding: the guard recomputes the
+    first batch in float32 and so passes a sound model, yet still fails one whose outputs are wrong."""
+    model, seen = _probability_pixel_model(0.0)
+    x = torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(1)) * 40
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        log_probs = model(x)
+    assert seen == [torch.bfloat16, torch.float32]  # the pass asked for, then the guard's float32 one
+    assert log_probs.dtype == torch.float32 and torch.isfinite(log_probs).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x)
+    assert seen[2:] == [torch.bfloat16]  # checked once
+
+    broken, _ = _probability_pixel_model(0.0)
+    broken.module[2] = torch.nn.Identity()  # "probabilities" that are raw scores
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(OutputCheckError, match="^model test/probs"):
+        broken(x)

@@ -75,13 +75,25 @@ class PixelModel(torch.nn.Module):
         self.register_buffer("std", std.float().view(shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.module((x * self.gain - self.mean) / self.std)
-        if out.dtype in (torch.bfloat16, torch.float16):
-            out = out.float()  # under mixed precision: the output checks and the log-softmax run in float32
+        out = self.module(self._model_values(x))
         if not self._outputs_checked:
-            check_outputs(out, self.card)
+            check_outputs(out if out.dtype == torch.float32 else self._full_precision_outputs(x), self.card)
             self._outputs_checked = True
+        if out.dtype in (torch.bfloat16, torch.float16):
+            out = out.float()  # under mixed precision: the log-softmax runs in float32
         return log_posteriors(out, self.output_kind)
+
+    def _model_values(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.gain - self.mean) / self.std
+
+    def _full_precision_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch's outputs in float32, autocast off: the guard judges the model, not the rounding.
+
+        Under mixed precision a model that returns probabilities computes its own softmax in bfloat16, whose
+        rows miss a sum of 1 by more than the guard's tolerance although the model is sound.
+        """
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            return self.module(self._model_values(x.float()))
 
 
 def defender_images(ctx: Any, n: int, split: str | None = None, *, name: str = "clean") -> Any:

@@ -117,10 +117,6 @@ def reverse_engineer_triggers(
     Classes go through the model together, in groups of at most ``max_batch_images / batch_size`` classes.
     """
     per_group = max(1, params.max_batch_images // params.batch_size)
-    with torch.no_grad():
-        # The output guard runs on the first batch a PixelModel sees: let that be a float32 one, since a model
-        # returning probabilities computes its softmax in bfloat16 under autocast, rounded off a sum of 1.
-        model(images[:2])
     parts = []
     for first in range(0, num_classes, per_group):
         group = np.arange(first, min(num_classes, first + per_group))
