@@ -30,6 +30,7 @@ import os
 import pickle
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,7 +89,8 @@ def child(reference: str, attack: str) -> None:
     calibration = calibration_seconds(clock="cpu")
     if attack == LOAD:
         images = load_split(ref["dataset"], "test").images[:64]
-        start = time.process_time()
+        load_target(ref["card"], pretrained=ref["pretrained"]).predict_proba(images)  # the loader's own imports
+        start = time.process_time()  # what each further model costs a worker
         load_target(ref["card"], pretrained=ref["pretrained"]).predict_proba(images)
         seconds, first = time.process_time() - start, 0.0
     else:
@@ -101,6 +103,8 @@ def child(reference: str, attack: str) -> None:
             warm = _cpu_seconds_of_evaluate(ref, attack, force=True)
             seconds, first = warm, max(seconds - warm, 0.0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Timed again at the end, so the child's calibration sees more of the machine's state during its work.
+    calibration = (calibration + calibration_seconds(clock="cpu")) / 2
     print(json.dumps({"seconds": seconds, "first_seconds": first, "calibration": calibration, "peak_rss_mib": peak}))
 
 
@@ -139,14 +143,25 @@ def measure(reference: str, attack: str, data_dir: Path) -> dict[str, float] | N
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_all(pairs: list[tuple[str, str]], data_dir: Path, unit: float, done_file: Path,
-                workers: int) -> dict[tuple[str, str], dict[str, float]]:
+def measure_all(pairs: list[tuple[str, str]], data_dir: Path, done_file: Path,
+                workers: int) -> tuple[dict[tuple[str, str], dict[str, float]], float | None]:
     """Every (reference, attack) in its own child, ``workers`` at a time; each figure appended to ``done_file``
-    as it comes (CPU seconds hardly change with how many children share the cores), so a rerun resumes."""
+    as it comes, so a rerun resumes.
+
+    The figures are the children's CPU seconds as measured, and their unit the median of the children's own
+    calibrations (None when no child ran). Not each figure scaled by its own child's calibration: a
+    calibration takes half a second, an attack minutes, and on this shared machine the calibrations of one
+    run spread over 2.3x while the attacks' CPU seconds agreed: the same reference models, trained in the
+    children of seven membership attacks, took 26-29 CPU seconds on MNIST and 31-36 on CIFAR-10 as measured,
+    25-54 and 41-55 scaled by each child's calibration (2026-12-03).
+    """
     done: dict[tuple[str, str], dict[str, float]] = {}
     if done_file.is_file():
         for line in done_file.read_text().splitlines():
             row = json.loads(line)
+            if "unit" in row:  # kept scaled to its run's unit by an earlier version of this script
+                scale = row["calibration"] / row.pop("unit")
+                row["seconds"], row["first_seconds"] = row["seconds"] * scale, row["first_seconds"] * scale
             done[(row["reference"], row["attack"])] = row
     todo = [pair for pair in pairs if pair not in done and workers > 0]
 
@@ -155,20 +170,17 @@ def measure_all(pairs: list[tuple[str, str]], data_dir: Path, unit: float, done_
         measured = measure(reference, attack, data_dir)
         if measured is None:
             return
-        scale = unit / measured["calibration"]  # into the units of this run's calibration
-        row = {"reference": reference, "attack": attack, "unit": unit, "seconds": measured["seconds"] * scale,
-               "first_seconds": measured["first_seconds"] * scale, "peak_rss_mib": measured["peak_rss_mib"]}
+        row = {"reference": reference, "attack": attack, **measured}
         done[pair] = row
         with done_file.open("a") as out:
             out.write(json.dumps(row) + "\n")
         print(f"{reference}: {attack:24s} {row['seconds']:8.1f} s (+{row['first_seconds']:.0f} s once) "
-              f"{row['peak_rss_mib']:6.0f} MiB (machine x{measured['calibration'] / unit:.2f})", flush=True)
+              f"{row['peak_rss_mib']:6.0f} MiB (calibration {1e3 * measured['calibration']:.0f} ms)", flush=True)
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
         list(pool.map(one, todo))
-    # Figures of an earlier, resumed run are in its own unit: bring them into this run's.
-    return {pair: {**row, "seconds": row["seconds"] * unit / row["unit"],
-                   "first_seconds": row["first_seconds"] * unit / row["unit"]} for pair, row in done.items()}
+    calibrations = [row["calibration"] for row in done.values()]
+    return done, statistics.median(calibrations) if calibrations else None
 
 
 def merged_into(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -200,21 +212,22 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT / "src"))
     from securitynet.attacks import list_attacks
-    from securitynet.engine.cost import calibration_seconds
 
     if not SHARED.is_dir():
         raise SystemExit(f"needs {SHARED} (the public LeNet-5, MNIST and the CIFAR-10 test set)")
     globs = [g.strip() for g in args.attacks.split(",")]
     attacks = [cls.name for cls in list_attacks() if any(fnmatch.fnmatch(cls.name, g) for g in globs)]
     references = [r.strip() for r in args.references.split(",")]
-    unit = calibration_seconds(clock="cpu")
     table = {"measured": {"date": date.today().isoformat(), "command": "benchmarks/costs.py",
                           "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]},
-             "calibration": {"seconds": unit}, "references": {}, "load": {}, "attacks": {}}
+             "calibration": {}, "references": {}, "load": {}, "attacks": {}}
     done_file = args.out.with_suffix(".partial.jsonl")
     pairs = [(reference, item) for reference in references for item in [LOAD, *attacks]]
     with tempfile.TemporaryDirectory(prefix="sn-costs-data-") as data:
-        figures = measure_all(pairs, cifar_with_training_batches(Path(data)), unit, done_file, args.workers)
+        figures, unit = measure_all(pairs, cifar_with_training_batches(Path(data)), done_file, args.workers)
+    if unit is None:
+        raise SystemExit("nothing measured")
+    table["calibration"]["seconds"] = unit
     from securitynet.catalog.builtin import find_card
     from securitynet.zoo.macs import card_macs
 
