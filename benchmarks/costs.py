@@ -68,12 +68,12 @@ def cifar_with_training_batches(folder: Path) -> Path:
 def child(reference: str, attack: str) -> None:
     """Run one (model, attack) through the engine in this process and print its figures as JSON.
 
-    The clock starts after the imports and, for the model load, after its data is read: a worker process pays
-    those once, not per model. A run's data is read once per process too, so an attack's cold run (cold
-    caches, its data read for the first time) is followed by a warm one in the same process, without this
-    model's posteriors: the warm run is what each further model of the dataset costs, the difference is paid
-    once per dataset. Only attacks far above the data's reading (``WARM_BELOW`` CPU seconds) that built no
-    cache of their own skip the warm run.
+    The clock starts after the imports; the model load is timed as a worker's second model (its data read and
+    the loader's first model before the clock): a worker process pays those once, not per model. A run's data
+    is read once per process too, so an attack's cold run (cold caches, its data read for the first time) is
+    followed by a warm one in the same process, without this model's posteriors: the warm run is what each
+    further model of the dataset costs, the difference is paid once per dataset. Only attacks far above the
+    data's reading (``WARM_BELOW`` CPU seconds) that built no cache of their own skip the warm run.
     """
     import torch
 
