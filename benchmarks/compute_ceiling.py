@@ -2,14 +2,15 @@
 
 Neural Cleanse and target-architecture stealing at CIFAR scale spend their time in a ResNet-20's passes. This
 script runs, on one thread in one process, a large float32 (and bfloat16) matrix product, which oneDNN/MKL
-run at close to the core's peak, and each attack's step as the engine runs it, counting multiply-accumulates
-(MACs) from the network's layers (`zoo.macs`):
+run at close to the core's peak, and the arithmetic of each attack's step on the same network, layout and
+batch as the attack, counting multiply-accumulates (MACs) from the network's layers (`zoo.macs`):
 
 - Neural Cleanse step: 10 classes x 32 images (320) through the ResNet-20, forward and the gradient to the
   input (about twice the forward MACs); version 1 (batch norms in place) and version 2 (folded), float32
   and version 2 under bfloat16 autocast;
 - stealing step: a ResNet-20 surrogate trained on a batch of 64 (forward, input and weight gradients: about
-  three times the forward MACs), SGD with momentum.
+  three times the forward MACs), SGD with momentum; a plain step, not the project's trainer, whose steps
+  `stealing_speed.py` times.
 
 It prints each step's MACs per second as a share of the matrix product's, and the rate a target time would
 need: Neural Cleanse at 1/3 of version 1's step, in the same number of steps, needs ``3 x`` version 1's rate.
@@ -105,11 +106,10 @@ def main() -> None:
 
     nc_macs = 2 * forward_macs * len(images)
     v1 = median_seconds(neural_cleanse_step(resnet20(False, images), images, False), args.repeats)
+    folded = resnet20(True, images)
     sides = {"v1 float32": (v1, "float32"),
-             "v2 float32": (median_seconds(neural_cleanse_step(resnet20(True, images), images, False),
-                                           args.repeats), "float32"),
-             "v2 bfloat16": (median_seconds(neural_cleanse_step(resnet20(True, images), images, True),
-                                            args.repeats), "bfloat16")}
+             "v2 float32": (median_seconds(neural_cleanse_step(folded, images, False), args.repeats), "float32"),
+             "v2 bfloat16": (median_seconds(neural_cleanse_step(folded, images, True), args.repeats), "bfloat16")}
     print(f"Neural Cleanse step, 320 images ({nc_macs / 1e9:.1f} G MACs):")
     for name, (seconds, dtype) in sides.items():
         rate = nc_macs / seconds

@@ -159,9 +159,8 @@ def measure_all(pairs: list[tuple[str, str]], data_dir: Path, done_file: Path,
     if done_file.is_file():
         for line in done_file.read_text().splitlines():
             row = json.loads(line)
-            if "unit" in row:  # kept scaled to its run's unit by an earlier version of this script
-                scale = row["calibration"] / row.pop("unit")
-                row["seconds"], row["first_seconds"] = row["seconds"] * scale, row["first_seconds"] * scale
+            if "unit" in row:  # scaled by an earlier version of this script: measured again
+                continue
             done[(row["reference"], row["attack"])] = row
     todo = [pair for pair in pairs if pair not in done and workers > 0]
 
